@@ -1,0 +1,160 @@
+//! AVX-512 VNNI kernel: `vpdpbusd` (u8 × s8 → i32, 64 MAC per instruction) with the +128 bias
+//! on the state and a per-column correction (spec §7).
+//!
+//! Layout. The product is `P[r][c] = Σ_k A[r][k]·M[c][k]`. A zmm lane holds one row `r` of the
+//! state, four consecutive `k` as biased bytes `A + 128` (unsigned); the seed matrix is read in
+//! its natural row-major layout, one dword `M[c][4q..4q+4]` broadcast to all lanes (signed).
+//! `Σ (A+128)·M = P + 128·Σ_k M[c][k]`, so each accumulator starts at `−128·Σ_k M[c][k]`,
+//! precomputed per matrix row when the seed is prepared.
+//!
+//! State layout ("blocked quads"): byte `(r/64)·16384 + (k/4)·256 + (r%64)·4 + k%4` holds
+//! `A[r][k] + 128`. A 64-row block is contiguous (16 KiB, stays in L1 while the whole 64 KiB
+//! matrix streams past it once), and the product's output is written straight back in the same
+//! layout, with the output column as the next step's `k`.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use crate::tensority::seed::{AlignedBytes, FromSeed, MatrixSet};
+use crate::tensority::{MATRIX_BYTES, MATRIX_COUNT, SIDE};
+
+/// Rows per block of the state (4 zmm of 16 rows).
+const BLOCK_ROWS: usize = 64;
+/// Bytes of one 64-row block in the state layout.
+const BLOCK_BYTES: usize = BLOCK_ROWS * SIDE;
+
+/// Index of `A[r][k]` in the blocked-quad layout.
+#[inline(always)]
+pub fn index(r: usize, k: usize) -> usize {
+    (r / BLOCK_ROWS) * BLOCK_BYTES + (k / 4) * (BLOCK_ROWS * 4) + (r % BLOCK_ROWS) * 4 + k % 4
+}
+
+/// Converts a row-major int8 matrix into the biased blocked-quad layout.
+pub fn to_layout(rowmajor: &[u8], out: &mut [u8]) {
+    for r in 0..SIDE {
+        for k in 0..SIDE {
+            out[index(r, k)] = rowmajor[r * SIDE + k] ^ 0x80;
+        }
+    }
+}
+
+/// Converts the biased blocked-quad layout back to a row-major int8 matrix.
+pub fn from_layout(layout: &[u8], out: &mut [u8]) {
+    for r in 0..SIDE {
+        for k in 0..SIDE {
+            out[r * SIDE + k] = layout[index(r, k)] ^ 0x80;
+        }
+    }
+}
+
+/// The identity matrix in the biased layout (the start of every chain).
+pub fn identity(out: &mut [u8]) {
+    out.fill(0x80);
+    for i in 0..SIDE {
+        out[index(i, i)] = 0x81;
+    }
+}
+
+/// Per-matrix column corrections `−128·Σ_k M[c][k]`, one i32 per row of every matrix.
+pub struct Corrections {
+    values: Vec<i32>,
+}
+
+impl Corrections {
+    /// Computes the corrections of every matrix in `mats`.
+    pub fn build(mats: &MatrixSet) -> Self {
+        let values = mats.as_bytes().chunks_exact(SIDE).map(row_correction).collect();
+        Self { values }
+    }
+
+    /// Corrections of one matrix (256 values).
+    pub fn matrix(&self, index: u8) -> &[i32] {
+        let start = usize::from(index) * SIDE;
+        &self.values[start..start + SIDE]
+    }
+}
+
+impl FromSeed for Corrections {
+    fn from_seed(seed: &[u8; 32]) -> Self {
+        Self::build(&crate::tensority::seed::shared_matrices(seed))
+    }
+}
+
+/// `−128 · Σ_k row[k]` for one matrix row.
+pub fn row_correction(row: &[u8]) -> i32 {
+    -128 * row.iter().map(|&b| i32::from(b as i8)).sum::<i32>()
+}
+
+/// Corrections for a single matrix (used by the product tests).
+pub fn corrections_of(m: &[u8]) -> Vec<i32> {
+    m.chunks_exact(SIDE).map(row_correction).collect()
+}
+
+/// A pair of 64 KiB aligned state buffers for one chain.
+pub fn state_buffers() -> (AlignedBytes, AlignedBytes) {
+    (AlignedBytes::zeroed(MATRIX_BYTES), AlignedBytes::zeroed(MATRIX_BYTES))
+}
+
+const _: () = assert!(MATRIX_COUNT == 256 && SIDE == 256);
+
+/// One product: `out = layout(reduce8(A · Mᵀ))` for `a` in the biased layout.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VNNI. Slices must be 65,536 bytes (`a`, `m`, `out`)
+/// and 256 values (`corr`); `a` and `out` must be 64-byte aligned.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn step(a: &[u8], m: &[u8], corr: &[i32], out: &mut [u8]) {
+    debug_assert!(a.len() == MATRIX_BYTES && m.len() == MATRIX_BYTES && out.len() == MATRIX_BYTES);
+    debug_assert!(corr.len() == SIDE);
+    debug_assert!(a.as_ptr() as usize % 64 == 0 && out.as_ptr() as usize % 64 == 0);
+    let a = a.as_ptr();
+    let m = m.as_ptr();
+    let corr = corr.as_ptr();
+    let out = out.as_mut_ptr();
+    // Within each dword, bytes [b0 b1 b2 b3] → [b0 b2 b1 b3].
+    let swap_mid = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15));
+    let bias = _mm512_set1_epi8(-128);
+    for rb in 0..SIDE / BLOCK_ROWS {
+        // SAFETY: rb * BLOCK_BYTES + BLOCK_BYTES <= MATRIX_BYTES for every block.
+        let a_blk = unsafe { a.add(rb * BLOCK_BYTES) };
+        // SAFETY: as above, for the output.
+        let o_blk = unsafe { out.add(rb * BLOCK_BYTES) };
+        for cq in 0..SIDE / 4 {
+            let c0 = cq * 4;
+            // SAFETY: c0 + 3 < 256 = corr.len().
+            let init: [__m512i; 4] =
+                std::array::from_fn(|j| _mm512_set1_epi32(unsafe { *corr.add(c0 + j) }));
+            let mut acc = [init; 4];
+            // SAFETY: rows c0..c0+4 of a 256×256 matrix.
+            let m_rows: [*const u8; 4] = std::array::from_fn(|j| unsafe { m.add((c0 + j) * SIDE) });
+            for q in 0..SIDE / 4 {
+                // SAFETY: q * 256 + 3 * 64 + 64 <= BLOCK_BYTES; aligned because a_blk is.
+                let av: [__m512i; 4] = std::array::from_fn(|i| unsafe {
+                    _mm512_load_si512(a_blk.add(q * BLOCK_ROWS * 4 + i * 64).cast())
+                });
+                for (j, row) in m_rows.iter().enumerate() {
+                    // SAFETY: 4q + 4 <= 256 bytes in the row.
+                    let w = unsafe { row.add(4 * q).cast::<i32>().read_unaligned() };
+                    let b = _mm512_set1_epi32(w);
+                    for (i, a_vec) in av.iter().enumerate() {
+                        acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], *a_vec, b);
+                    }
+                }
+            }
+            for (i, v) in acc.iter().enumerate() {
+                // Pack the four columns' reduce8 into one dword per row (lane):
+                // lo = [v0.b0 v1.b0 v2.b0 v3.b0], hi = [v0.b1 v1.b1 v2.b1 v3.b1], out = lo + hi.
+                let p01 = _mm512_mask_blend_epi16(0xAAAA_AAAA, v[0], _mm512_slli_epi32::<16>(v[1]));
+                let p23 = _mm512_mask_blend_epi16(0xAAAA_AAAA, v[2], _mm512_slli_epi32::<16>(v[3]));
+                let p01 = _mm512_shuffle_epi8(p01, swap_mid);
+                let p23 = _mm512_shuffle_epi8(p23, swap_mid);
+                let lo = _mm512_mask_blend_epi16(0xAAAA_AAAA, p01, _mm512_slli_epi32::<16>(p23));
+                let hi = _mm512_mask_blend_epi16(0xAAAA_AAAA, _mm512_srli_epi32::<16>(p01), p23);
+                let packed = _mm512_add_epi8(_mm512_add_epi8(lo, hi), bias);
+                // SAFETY: cq * 256 + i * 64 + 64 <= BLOCK_BYTES; aligned because o_blk is.
+                unsafe { _mm512_store_si512(o_blk.add(cq * BLOCK_ROWS * 4 + i * 64).cast(), packed) };
+            }
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! The CPU backend: runtime dispatch between SIMD kernels, work split across nonces on a rayon
+//! pool, and across the four chains when a single hash must be fast.
+//!
+//! Kernels, fastest first: `avx512-vnni` (x86-64 with AVX-512 F/BW/VNNI), `avx2`, `portable`
+//! (safe auto-vectorised Rust; NEON on aarch64), and `reference` (the scalar oracle).
+
+pub mod avx512;
+pub mod portable;
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
+
+use super::seed::{shared_matrices, MatrixSet, SeedCache};
+use super::{accumulate_chain, chain_sequence, finish, zero_matrix, ChainResult, CHAINS};
+use super::{reference, MATRIX_BYTES, SIDE};
+use crate::backend::{
+    BackendError, BackendInfo, Hit, PreparedSeed, Result, SearchOutcome, TensorityBackend,
+};
+use crate::pow::{HeaderTemplate, Target};
+
+/// A CPU kernel variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CpuKernel {
+    /// The scalar reference (the oracle; slow).
+    Reference,
+    /// Safe auto-vectorised Rust with wrapping 16-bit accumulators.
+    Portable,
+    /// The portable kernel compiled for AVX2.
+    Avx2,
+    /// AVX-512 VNNI `vpdpbusd`.
+    Avx512Vnni,
+}
+
+impl CpuKernel {
+    /// Every kernel this build contains, fastest first.
+    pub const ALL: [CpuKernel; 4] =
+        [CpuKernel::Avx512Vnni, CpuKernel::Avx2, CpuKernel::Portable, CpuKernel::Reference];
+
+    /// The kernel's name (`avx512-vnni`, `avx2`, `portable`, `reference`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuKernel::Reference => "reference",
+            CpuKernel::Portable => "portable",
+            CpuKernel::Avx2 => "avx2",
+            CpuKernel::Avx512Vnni => "avx512-vnni",
+        }
+    }
+
+    /// The instruction-set features the kernel needs.
+    pub fn required_features(self) -> &'static [&'static str] {
+        match self {
+            CpuKernel::Reference | CpuKernel::Portable => &[],
+            CpuKernel::Avx2 => &["avx2"],
+            CpuKernel::Avx512Vnni => &["avx512f", "avx512bw", "avx512vnni"],
+        }
+    }
+
+    /// Whether this CPU can run the kernel.
+    pub fn is_supported(self) -> bool {
+        match self {
+            CpuKernel::Reference | CpuKernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            CpuKernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            CpuKernel::Avx512Vnni => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            CpuKernel::Avx2 | CpuKernel::Avx512Vnni => false,
+        }
+    }
+
+    /// The fastest kernel this CPU supports.
+    pub fn best() -> CpuKernel {
+        Self::ALL.into_iter().find(|k| k.is_supported()).unwrap_or(CpuKernel::Portable)
+    }
+
+    /// Parses a kernel name.
+    pub fn from_name(name: &str) -> Option<CpuKernel> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// One product `reduce8(a · mᵀ)` on row-major int8 matrices, through this kernel's own
+    /// layout conversion and step. For conformance tests of the kernels themselves.
+    ///
+    /// # Errors
+    /// [`BackendError::Unsupported`] if the CPU cannot run the kernel.
+    pub fn product(self, a: &[u8], m: &[u8]) -> Result<Vec<u8>> {
+        self.ensure_supported()?;
+        assert!(a.len() == MATRIX_BYTES && m.len() == MATRIX_BYTES, "64 KiB operands");
+        let mut out = vec![0u8; MATRIX_BYTES];
+        match self {
+            CpuKernel::Reference => reference::product(a, m, &mut out),
+            CpuKernel::Portable | CpuKernel::Avx2 => {
+                let mut mt = vec![0u8; MATRIX_BYTES];
+                portable::transpose(m, &mut mt);
+                self.portable_step(a, &mt, &mut out);
+            }
+            CpuKernel::Avx512Vnni => {
+                let (mut a_l, mut o_l) = avx512::state_buffers();
+                avx512::to_layout(a, a_l.as_mut_slice());
+                let corr = avx512::corrections_of(m);
+                self.avx512_step(a_l.as_slice(), m, &corr, o_l.as_mut_slice());
+                avx512::from_layout(o_l.as_slice(), &mut out);
+            }
+        }
+        Ok(out)
+    }
+
+    fn ensure_supported(self) -> Result<()> {
+        if self.is_supported() {
+            Ok(())
+        } else {
+            Err(BackendError::Unsupported {
+                name: format!("cpu-{}", self.name()),
+                reason: format!("needs CPU features {}", self.required_features().join(", ")),
+            })
+        }
+    }
+
+    /// Calls the portable step in its baseline or AVX2 build.
+    fn portable_step(self, a: &[u8], mt: &[u8], out: &mut [u8]) {
+        #[cfg(target_arch = "x86_64")]
+        if self == CpuKernel::Avx2 {
+            // SAFETY: a `CpuKernel::Avx2` is only run after `is_supported()` confirmed AVX2.
+            unsafe { portable::step_avx2(a, mt, out) };
+            return;
+        }
+        portable::step_portable(a, mt, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_step(self, a: &[u8], m: &[u8], corr: &[i32], out: &mut [u8]) {
+        debug_assert_eq!(self, CpuKernel::Avx512Vnni);
+        assert!(a.len() == MATRIX_BYTES && m.len() == MATRIX_BYTES && out.len() == MATRIX_BYTES);
+        assert!(corr.len() == SIDE && a.as_ptr() as usize % 64 == 0);
+        assert!(out.as_ptr() as usize % 64 == 0);
+        // SAFETY: only reached for a supported `Avx512Vnni` kernel; sizes and alignment are
+        // asserted above.
+        unsafe { avx512::step(a, m, corr, out) };
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn avx512_step(self, _a: &[u8], _m: &[u8], _corr: &[i32], _out: &mut [u8]) {
+        unreachable!("AVX-512 is never reported as supported off x86-64")
+    }
+}
+
+/// Seed data a kernel needs beyond the row-major matrices.
+enum KernelData {
+    Reference,
+    Transposed(Arc<portable::TransposedSet>),
+    Vnni(Arc<avx512::Corrections>),
+}
+
+fn transposed_cache() -> &'static SeedCache<portable::TransposedSet> {
+    static CACHE: std::sync::OnceLock<SeedCache<portable::TransposedSet>> =
+        std::sync::OnceLock::new();
+    CACHE.get_or_init(SeedCache::new)
+}
+
+fn corrections_cache() -> &'static SeedCache<avx512::Corrections> {
+    static CACHE: std::sync::OnceLock<SeedCache<avx512::Corrections>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(SeedCache::new)
+}
+
+/// A kernel with everything it needs for one seed; runs chains and whole hashes on the
+/// calling thread.
+pub struct KernelSeed {
+    kernel: CpuKernel,
+    mats: Arc<MatrixSet>,
+    data: KernelData,
+}
+
+impl KernelSeed {
+    /// Prepares `kernel` for `seed` (matrix set and kernel data come from the shared caches).
+    ///
+    /// # Errors
+    /// [`BackendError::Unsupported`] if the CPU cannot run the kernel.
+    pub fn new(kernel: CpuKernel, seed: &[u8; 32]) -> Result<Self> {
+        kernel.ensure_supported()?;
+        let mats = shared_matrices(seed);
+        let data = match kernel {
+            CpuKernel::Reference => KernelData::Reference,
+            CpuKernel::Portable | CpuKernel::Avx2 => {
+                KernelData::Transposed(transposed_cache().get(seed))
+            }
+            CpuKernel::Avx512Vnni => KernelData::Vnni(corrections_cache().get(seed)),
+        };
+        Ok(Self { kernel, mats, data })
+    }
+
+    /// The kernel.
+    pub fn kernel(&self) -> CpuKernel {
+        self.kernel
+    }
+
+    /// Runs one chain over `sequence` and returns the final state, row-major.
+    pub fn chain(&self, sequence: &[u8; 32]) -> ChainResult {
+        let steps = sequence.iter().chain(sequence.iter());
+        match &self.data {
+            KernelData::Reference => reference::chain(&self.mats, sequence),
+            KernelData::Transposed(mt) => {
+                let mut a = zero_matrix();
+                for i in 0..SIDE {
+                    a[i * SIDE + i] = 1;
+                }
+                let mut next = zero_matrix();
+                for &index in steps {
+                    self.kernel.portable_step(&a[..], mt.matrix(index), &mut next[..]);
+                    std::mem::swap(&mut a, &mut next);
+                }
+                a
+            }
+            KernelData::Vnni(corr) => {
+                let (mut a, mut next) = avx512::state_buffers();
+                avx512::identity(a.as_mut_slice());
+                for &index in steps {
+                    self.kernel.avx512_step(
+                        a.as_slice(),
+                        self.mats.matrix(index),
+                        corr.matrix(index),
+                        next.as_mut_slice(),
+                    );
+                    std::mem::swap(&mut a, &mut next);
+                }
+                let mut out = zero_matrix();
+                avx512::from_layout(a.as_slice(), &mut out[..]);
+                out
+            }
+        }
+    }
+
+    /// Tensority of `header_hash`, all four chains on the calling thread.
+    pub fn hash(&self, header_hash: &[u8; 32]) -> [u8; 32] {
+        let mut sum = zero_matrix();
+        for k in 0..CHAINS {
+            accumulate_chain(&mut sum, &self.chain(&chain_sequence(header_hash, k)));
+        }
+        finish(&sum)
+    }
+
+    /// Tensority of `header_hash` with the four chains spread over the current rayon pool.
+    pub fn hash_parallel_chains(&self, header_hash: &[u8; 32]) -> [u8; 32] {
+        let chains: Vec<ChainResult> = (0..CHAINS)
+            .into_par_iter()
+            .map(|k| self.chain(&chain_sequence(header_hash, k)))
+            .collect();
+        let mut sum = zero_matrix();
+        for c in &chains {
+            accumulate_chain(&mut sum, c);
+        }
+        finish(&sum)
+    }
+}
+
+/// The CPU backend: one kernel and a pool of worker threads.
+pub struct CpuBackend {
+    kernel: CpuKernel,
+    threads: usize,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+impl CpuBackend {
+    /// A backend running `kernel` on `threads` workers (0 = one per available core).
+    ///
+    /// # Errors
+    /// [`BackendError::Unsupported`] if the CPU cannot run the kernel;
+    /// [`BackendError::Config`] if the thread pool cannot be built.
+    pub fn new(kernel: CpuKernel, threads: usize) -> Result<Self> {
+        kernel.ensure_supported()?;
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(move |i| format!("tensority-{}-{i}", kernel.name()))
+            .build()
+            .map_err(|e| BackendError::Config(format!("thread pool: {e}")))?;
+        Ok(Self { kernel, threads, pool: Arc::new(pool) })
+    }
+
+    /// The kernel in use.
+    pub fn kernel(&self) -> CpuKernel {
+        self.kernel
+    }
+
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+fn info_for(kernel: CpuKernel, threads: usize) -> BackendInfo {
+    let name = if kernel == CpuKernel::Reference {
+        "reference".to_string()
+    } else {
+        format!("cpu-{}", kernel.name())
+    };
+    BackendInfo {
+        name,
+        device: cpu_model(),
+        kernel: kernel.name().to_string(),
+        parallelism: threads,
+        capabilities: kernel.required_features().iter().map(|s| s.to_string()).collect(),
+        available: kernel.is_supported(),
+        description: match kernel {
+            CpuKernel::Reference => "scalar reference (oracle, slow)",
+            CpuKernel::Portable => "auto-vectorised safe Rust, 16-bit wrapping accumulators",
+            CpuKernel::Avx2 => "portable kernel compiled for AVX2",
+            CpuKernel::Avx512Vnni => "AVX-512 VNNI vpdpbusd with +128 bias and row correction",
+        }
+        .to_string(),
+    }
+}
+
+impl TensorityBackend for CpuBackend {
+    fn info(&self) -> BackendInfo {
+        info_for(self.kernel, self.threads)
+    }
+
+    fn prepare(&self, seed: &[u8; 32]) -> Result<Arc<dyn PreparedSeed>> {
+        let kernel_seed = self.pool.install(|| KernelSeed::new(self.kernel, seed))?;
+        Ok(Arc::new(CpuPrepared {
+            seed: *seed,
+            kernel_seed,
+            pool: Arc::clone(&self.pool),
+            threads: self.threads,
+        }))
+    }
+}
+
+struct CpuPrepared {
+    seed: [u8; 32],
+    kernel_seed: KernelSeed,
+    pool: Arc<rayon::ThreadPool>,
+    threads: usize,
+}
+
+impl PreparedSeed for CpuPrepared {
+    fn seed(&self) -> &[u8; 32] {
+        &self.seed
+    }
+
+    fn hash(&self, header_hash: &[u8; 32]) -> Result<[u8; 32]> {
+        if self.threads == 1 {
+            return Ok(self.kernel_seed.hash(header_hash));
+        }
+        Ok(self.pool.install(|| self.kernel_seed.hash_parallel_chains(header_hash)))
+    }
+
+    fn search(
+        &self,
+        template: &HeaderTemplate,
+        nonces: Range<u64>,
+        target: &Target,
+        stop: &AtomicBool,
+    ) -> Result<SearchOutcome> {
+        let cursor = AtomicU64::new(nonces.start);
+        let hashes = AtomicU64::new(0);
+        let hits = Mutex::new(Vec::new());
+        // Each worker claims one nonce at a time, so a stop request is honoured within one hash
+        // per worker and no nonce is hashed twice.
+        self.pool.broadcast(|_| loop {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let nonce = cursor.fetch_add(1, Ordering::Relaxed);
+            if nonce >= nonces.end || nonce < nonces.start {
+                break;
+            }
+            let header_hash = template.header_hash(nonce);
+            let pow_hash = self.kernel_seed.hash(&header_hash);
+            hashes.fetch_add(1, Ordering::Relaxed);
+            if target.is_met_by(&pow_hash) {
+                hits.lock().unwrap_or_else(|e| e.into_inner()).push(Hit {
+                    nonce,
+                    header_hash,
+                    pow_hash,
+                });
+            }
+            if nonce == u64::MAX {
+                break;
+            }
+        });
+        let mut hits = hits.into_inner().unwrap_or_else(|e| e.into_inner());
+        hits.sort_by_key(|h| h.nonce);
+        let hashes = hashes.into_inner();
+        let total = nonces.end.saturating_sub(nonces.start);
+        Ok(SearchOutcome { hits, hashes, stopped: hashes < total })
+    }
+}
+
+/// The CPU model string from the OS, or the architecture when unknown.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+/// Every CPU backend name with its availability.
+pub fn list() -> Vec<BackendInfo> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    CpuKernel::ALL.into_iter().map(|k| info_for(k, threads)).collect()
+}
+
+/// Opens a CPU backend by name: `auto`/`cpu` (best kernel), `reference`, `portable`, `avx2`,
+/// `avx512-vnni`, each also accepted with a `cpu-` prefix.
+///
+/// # Errors
+/// [`BackendError::Unknown`] for other names, [`BackendError::Unsupported`] when the CPU lacks
+/// the kernel's features.
+pub fn open(name: &str, threads: usize) -> Result<Box<dyn crate::backend::TensorityBackend>> {
+    let kernel = match name {
+        "auto" | "cpu" => CpuKernel::best(),
+        other => {
+            let bare = other.strip_prefix("cpu-").unwrap_or(other);
+            CpuKernel::from_name(bare).ok_or_else(|| BackendError::Unknown {
+                name: other.to_string(),
+                available: std::iter::once("auto".to_string())
+                    .chain(std::iter::once("cpu".to_string()))
+                    .chain(list().into_iter().map(|b| b.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?
+        }
+    };
+    Ok(Box::new(CpuBackend::new(kernel, threads)?))
+}

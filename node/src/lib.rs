@@ -1,0 +1,7 @@
+//! bystack-node: the lean node. It will keep the chain in RocksDB, manage forks and reorgs,
+//! keep a mempool, build block templates, serve Bytom's `get-work`/`submit-work` HTTP API and a
+//! BTM stratum server, and relay and sync blocks over libp2p. Its binary is `bystack-node`.
+//!
+//! Consensus comes from `bystack-engine`, proof of work from `bystack-kernels`.
+
+pub use bystack_engine as engine;
