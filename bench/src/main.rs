@@ -1,1 +1,139 @@
-fn main() {}
+//! The `bystack-bench` binary.
+
+use std::io::{self, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use bystack_bench::tensority::{TensorityConfig, TensorityResult};
+use bystack_kernels::list_backends;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "bystack-bench", version, about = "Benchmarks and conformance tools for bystack")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Reads `HEADER_HASH_HEX SEED_HEX` lines on stdin, prints `HEADER SEED RESULT` for each.
+    Hash {
+        /// Backend: auto, reference, cpu, portable, avx2, avx512-vnni (see `list`).
+        #[arg(long, default_value = "auto")]
+        backend: String,
+        /// Worker threads (0 = one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Measures Tensority hash rate and seed build time per backend and thread count.
+    Tensority {
+        /// A backend name, a comma-separated list, or `all` (every available backend).
+        #[arg(long, default_value = "auto")]
+        backend: String,
+        /// Thread counts, comma-separated (default: 1 and every core).
+        #[arg(long, value_delimiter = ',')]
+        threads: Vec<usize>,
+        /// Seconds per repeat.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Repeats per configuration (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Fresh seeds built and timed per configuration.
+        #[arg(long, default_value_t = 3)]
+        seed_builds: usize,
+        /// Print one JSON object per configuration instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the backends this build knows, with availability on this machine.
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Hash { backend, threads } => {
+            let backend = bystack_kernels::open_backend(&backend, threads)?;
+            if io::stdin().is_terminal() {
+                eprintln!("reading `HEADER_HASH_HEX SEED_HEX` lines from stdin (Ctrl-D ends)");
+            }
+            bystack_bench::hashcmd::run(backend.as_ref(), io::stdin().lock(), io::stdout().lock())?;
+            Ok(())
+        }
+        Command::Tensority { backend, threads, seconds, repeats, seed_builds, json } => {
+            anyhow::ensure!(seconds > 0.0 && seconds.is_finite(), "--seconds must be positive");
+            anyhow::ensure!(!threads.contains(&0), "--threads values must be at least 1");
+            let backends: Vec<String> = if backend == "all" {
+                list_backends().into_iter().filter(|b| b.available).map(|b| b.name).collect()
+            } else {
+                backend.split(',').map(str::to_string).collect()
+            };
+            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let threads = if threads.is_empty() {
+                if cores > 1 {
+                    vec![1, cores]
+                } else {
+                    vec![1]
+                }
+            } else {
+                threads
+            };
+            let config = TensorityConfig { backends, threads, seconds, repeats, seed_builds };
+            if !json {
+                println!(
+                    "{:<18} {:>7} {:>12} {:>10} {:>12} {:>10}  repeats (H/s)",
+                    "backend", "threads", "H/s median", "GMAC/s", "seed build", "peak MiB"
+                );
+            }
+            bystack_bench::tensority::run(&config, |r| print_result(r, json))
+                .context("tensority benchmark")?;
+            Ok(())
+        }
+        Command::List => {
+            for b in list_backends() {
+                println!(
+                    "{:<18} {:<10} {:<28} {:<40} {}",
+                    b.name,
+                    if b.available { "available" } else { "missing" },
+                    b.capabilities.join(","),
+                    b.description,
+                    b.device
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_result(r: &TensorityResult, json: bool) {
+    if json {
+        match serde_json::to_string(r) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("error: cannot serialise result: {e}"),
+        }
+        return;
+    }
+    let repeats: Vec<String> = r.repeats_hashes_per_second.iter().map(|h| format!("{h:.2}")).collect();
+    println!(
+        "{:<18} {:>7} {:>12.2} {:>10.1} {:>10.1}ms {:>10.1}  {}",
+        r.backend,
+        r.threads,
+        r.hashes_per_second,
+        r.gmac_per_second,
+        r.seed_build_seconds * 1e3,
+        r.peak_memory_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0),
+        repeats.join(" ")
+    );
+}
