@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, then every test in the workspace.
+# Works on a fresh machine of our kind (Debian, root, Rust toolchain present): it installs any
+# system package the build needs before building.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/ensure-deps.sh
+
+export CARGO_TERM_COLOR=never
+# Keep the 2-core CI machine responsive: tests run two at a time.
+export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test (workspace)"
+cargo test --workspace --locked
+
+echo "== bench smoke: bystack-bench tensority (best backend, 1 thread, 1 s)"
+cargo run --locked -q -p bystack-bench -- tensority --threads 1 --seconds 1 --repeats 1 --seed-builds 1
