@@ -42,8 +42,11 @@ pub fn decode(s: &str) -> Result<Vec<u8>, HexError> {
         return Err(HexError::Character { found, position });
     }
     let bytes = s.as_bytes();
-    if bytes.len() % 2 != 0 {
-        return Err(HexError::Length { expected: bytes.len() + 1, got: bytes.len() });
+    if !bytes.len().is_multiple_of(2) {
+        return Err(HexError::Length {
+            expected: bytes.len() + 1,
+            got: bytes.len(),
+        });
     }
     Ok(bytes
         .chunks_exact(2)
@@ -62,7 +65,10 @@ pub fn decode32(s: &str) -> Result<[u8; 32], HexError> {
         return Err(HexError::Character { found, position });
     }
     if s.len() != 64 {
-        return Err(HexError::Length { expected: 64, got: s.len() });
+        return Err(HexError::Length {
+            expected: 64,
+            got: s.len(),
+        });
     }
     let mut out = [0u8; 32];
     for (o, p) in out.iter_mut().zip(s.as_bytes().chunks_exact(2)) {
@@ -91,11 +97,35 @@ mod tests {
         let h = "00ff10Ab";
         assert_eq!(decode(h).unwrap(), vec![0, 255, 16, 171]);
         assert_eq!(encode(&decode(h).unwrap()), "00ff10ab");
-        assert_eq!(decode("abc"), Err(HexError::Length { expected: 4, got: 3 }));
-        assert_eq!(decode("zz"), Err(HexError::Character { found: 'z', position: 0 }));
-        assert_eq!(decode32("00"), Err(HexError::Length { expected: 64, got: 2 }));
+        assert_eq!(
+            decode("abc"),
+            Err(HexError::Length {
+                expected: 4,
+                got: 3
+            })
+        );
+        assert_eq!(
+            decode("zz"),
+            Err(HexError::Character {
+                found: 'z',
+                position: 0
+            })
+        );
+        assert_eq!(
+            decode32("00"),
+            Err(HexError::Length {
+                expected: 64,
+                got: 2
+            })
+        );
         let s = "é".repeat(32);
-        assert_eq!(decode32(&s), Err(HexError::Character { found: 'é', position: 0 }));
+        assert_eq!(
+            decode32(&s),
+            Err(HexError::Character {
+                found: 'é',
+                position: 0
+            })
+        );
         assert_eq!(decode32(&"1".repeat(64)).unwrap(), [0x11; 32]);
     }
 }

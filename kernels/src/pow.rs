@@ -98,7 +98,7 @@ pub fn calc_next_required_difficulty(
     last_bits: u64,
     compare_timestamp: u64,
 ) -> u64 {
-    if last_height % BLOCKS_PER_RETARGET != 0 || last_height == 0 {
+    if !last_height.is_multiple_of(BLOCKS_PER_RETARGET) || last_height == 0 {
         return last_bits;
     }
     let target_span = BigInt::from(BLOCKS_PER_RETARGET * TARGET_SECONDS_PER_BLOCK);
@@ -204,7 +204,11 @@ impl HeaderTemplate {
 
     /// The compact target in the template.
     pub fn bits(&self) -> u64 {
-        u64::from_le_bytes(self.inner[Self::PREFIX_LEN - 8..Self::PREFIX_LEN].try_into().unwrap_or([0; 8]))
+        u64::from_le_bytes(
+            self.inner[Self::PREFIX_LEN - 8..Self::PREFIX_LEN]
+                .try_into()
+                .unwrap_or([0; 8]),
+        )
     }
 
     /// The block ID (the Tensority input) for `nonce`.
@@ -230,8 +234,10 @@ mod tests {
             0,
             &[0; 32],
             1_524_549_600,
-            &hex::decode32("58e45ceb675a0b3d7ad3ab9d4288048789de8194e9766b26d8f42fdb624d4390").unwrap(),
-            &hex::decode32("c9c377e5192668bc0a367e4a4764f11e7c725ecced1d7b6a492974fab1b6d5bc").unwrap(),
+            &hex::decode32("58e45ceb675a0b3d7ad3ab9d4288048789de8194e9766b26d8f42fdb624d4390")
+                .unwrap(),
+            &hex::decode32("c9c377e5192668bc0a367e4a4764f11e7c725ecced1d7b6a492974fab1b6d5bc")
+                .unwrap(),
             2_161_727_821_137_910_632,
         );
         assert_eq!(
@@ -256,7 +262,11 @@ mod tests {
         below[27] = 0x67;
         below[0] = 0xff;
         assert!(t.is_met_by(&below));
-        assert_eq!(Target::from_bits(0x0180_0000_0001_0000), Target::Never, "-1");
+        assert_eq!(
+            Target::from_bits(0x0180_0000_0001_0000),
+            Target::Never,
+            "-1"
+        );
         assert_eq!(Target::from_bits(0xff00_0000_0000_0001), Target::Always);
         assert!(Target::from_bits(0).is_met_by(&[0; 32]));
         assert!(!Target::from_bits(0).is_met_by(&[1; 32]));
