@@ -47,11 +47,20 @@ fn field(line: usize, name: &str, text: &str) -> Result<[u8; 32], HashCommandErr
 pub fn parse_line(line_no: usize, line: &str) -> Result<([u8; 32], [u8; 32]), HashCommandError> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     match fields.as_slice() {
-        [header, seed] => Ok((field(line_no, "header hash", header)?, field(line_no, "seed", seed)?)),
-        [] => Err(HashCommandError::Input { line: line_no, reason: "empty line".into() }),
+        [header, seed] => Ok((
+            field(line_no, "header hash", header)?,
+            field(line_no, "seed", seed)?,
+        )),
+        [] => Err(HashCommandError::Input {
+            line: line_no,
+            reason: "empty line".into(),
+        }),
         other => Err(HashCommandError::Input {
             line: line_no,
-            reason: format!("expected 2 fields `HEADER_HASH_HEX SEED_HEX`, got {}", other.len()),
+            reason: format!(
+                "expected 2 fields `HEADER_HASH_HEX SEED_HEX`, got {}",
+                other.len()
+            ),
         }),
     }
 }
@@ -84,7 +93,13 @@ pub fn run(
             }
         };
         let result = p.hash(&header)?;
-        writeln!(output, "{} {} {}", hex::encode(&header), hex::encode(&seed), hex::encode(&result))?;
+        writeln!(
+            output,
+            "{} {} {}",
+            hex::encode(&header),
+            hex::encode(&seed),
+            hex::encode(&result)
+        )?;
         count += 1;
     }
     output.flush()?;

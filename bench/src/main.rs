@@ -9,7 +9,11 @@ use bystack_kernels::list_backends;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "bystack-bench", version, about = "Benchmarks and conformance tools for bystack")]
+#[command(
+    name = "bystack-bench",
+    version,
+    about = "Benchmarks and conformance tools for bystack"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -72,15 +76,31 @@ fn run(command: Command) -> anyhow::Result<()> {
             bystack_bench::hashcmd::run(backend.as_ref(), io::stdin().lock(), io::stdout().lock())?;
             Ok(())
         }
-        Command::Tensority { backend, threads, seconds, repeats, seed_builds, json } => {
-            anyhow::ensure!(seconds > 0.0 && seconds.is_finite(), "--seconds must be positive");
+        Command::Tensority {
+            backend,
+            threads,
+            seconds,
+            repeats,
+            seed_builds,
+            json,
+        } => {
+            anyhow::ensure!(
+                seconds > 0.0 && seconds.is_finite(),
+                "--seconds must be positive"
+            );
             anyhow::ensure!(!threads.contains(&0), "--threads values must be at least 1");
             let backends: Vec<String> = if backend == "all" {
-                list_backends().into_iter().filter(|b| b.available).map(|b| b.name).collect()
+                list_backends()
+                    .into_iter()
+                    .filter(|b| b.available)
+                    .map(|b| b.name)
+                    .collect()
             } else {
                 backend.split(',').map(str::to_string).collect()
             };
-            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
             let threads = if threads.is_empty() {
                 if cores > 1 {
                     vec![1, cores]
@@ -90,7 +110,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             } else {
                 threads
             };
-            let config = TensorityConfig { backends, threads, seconds, repeats, seed_builds };
+            let config = TensorityConfig {
+                backends,
+                threads,
+                seconds,
+                repeats,
+                seed_builds,
+            };
             if !json {
                 println!(
                     "{:<18} {:>7} {:>12} {:>10} {:>12} {:>10}  repeats (H/s)",
@@ -125,7 +151,11 @@ fn print_result(r: &TensorityResult, json: bool) {
         }
         return;
     }
-    let repeats: Vec<String> = r.repeats_hashes_per_second.iter().map(|h| format!("{h:.2}")).collect();
+    let repeats: Vec<String> = r
+        .repeats_hashes_per_second
+        .iter()
+        .map(|h| format!("{h:.2}"))
+        .collect();
     println!(
         "{:<18} {:>7} {:>12.2} {:>10.1} {:>10.1}ms {:>10.1}  {}",
         r.backend,

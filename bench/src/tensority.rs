@@ -83,7 +83,12 @@ pub fn measure_rate(
             stop.store(true, Ordering::Relaxed);
         });
         // Nonce space far larger than any run, target no hash meets.
-        prepared.search(&template, repeat << 40..(repeat + 1) << 40, &Target::Never, &stop)
+        prepared.search(
+            &template,
+            repeat << 40..(repeat + 1) << 40,
+            &Target::Never,
+            &stop,
+        )
     })?;
     let elapsed = start.elapsed().as_secs_f64();
     Ok(outcome.hashes as f64 / elapsed)
@@ -117,7 +122,12 @@ pub fn run(
             _keep.hash(&[0; 32])?;
             let mut rates = Vec::new();
             for repeat in 0..config.repeats.max(1) {
-                rates.push(measure_rate(backend.as_ref(), &seed, config.seconds, repeat as u64)?);
+                rates.push(measure_rate(
+                    backend.as_ref(),
+                    &seed,
+                    config.seconds,
+                    repeat as u64,
+                )?);
             }
             let hps = crate::median(&rates).unwrap_or(0.0);
             let result = TensorityResult {

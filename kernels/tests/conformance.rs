@@ -15,12 +15,18 @@ fn fast_kernels() -> Vec<CpuKernel> {
         .filter(|k| {
             let ok = k.is_supported();
             if !ok {
-                eprintln!("kernel {} not supported on this CPU: not tested here", k.name());
+                eprintln!(
+                    "kernel {} not supported on this CPU: not tested here",
+                    k.name()
+                );
             }
             ok
         })
         .collect();
-    assert!(kernels.contains(&CpuKernel::Portable), "the portable kernel runs everywhere");
+    assert!(
+        kernels.contains(&CpuKernel::Portable),
+        "the portable kernel runs everywhere"
+    );
     kernels
 }
 
@@ -74,8 +80,15 @@ fn random_products_match_the_reference() {
         for &k in &kernels {
             let got = k.product(&a, &m).unwrap();
             if got != reference_out {
-                let at = got.iter().zip(&reference_out).position(|(x, y)| x != y).unwrap();
-                panic!("kernel {} differs from the reference in case {case} at byte {at}", k.name());
+                let at = got
+                    .iter()
+                    .zip(&reference_out)
+                    .position(|(x, y)| x != y)
+                    .unwrap();
+                panic!(
+                    "kernel {} differs from the reference in case {case} at byte {at}",
+                    k.name()
+                );
             }
         }
     }
@@ -90,13 +103,20 @@ fn random_full_hashes_match_the_reference() {
     for _ in 0..SEEDS {
         let seed = rng.bytes32();
         let reference_seed = KernelSeed::new(CpuKernel::Reference, &seed).unwrap();
-        let prepared: Vec<KernelSeed> =
-            kernels.iter().map(|&k| KernelSeed::new(k, &seed).unwrap()).collect();
+        let prepared: Vec<KernelSeed> = kernels
+            .iter()
+            .map(|&k| KernelSeed::new(k, &seed).unwrap())
+            .collect();
         for _ in 0..HEADERS_PER_SEED {
             let header = rng.bytes32();
             let want = reference_seed.hash(&header);
             for p in &prepared {
-                assert_eq!(p.hash(&header), want, "kernel {} on a random header", p.kernel().name());
+                assert_eq!(
+                    p.hash(&header),
+                    want,
+                    "kernel {} on a random header",
+                    p.kernel().name()
+                );
             }
         }
     }
@@ -119,18 +139,28 @@ fn backend_search_finds_exactly_the_reference_hits() {
         .clone()
         .filter(|&n| target.is_met_by(&reference.hash(&template.header_hash(n))))
         .collect();
-    assert!(!expected.is_empty() && expected.len() < 16, "the test target must split the range");
+    assert!(
+        !expected.is_empty() && expected.len() < 16,
+        "the test target must split the range"
+    );
     let backend = bystack_kernels::open_backend("auto", 2).unwrap();
     let prepared = backend.prepare(&seed).unwrap();
-    let outcome = prepared.search(&template, nonces.clone(), &target, &AtomicBool::new(false)).unwrap();
+    let outcome = prepared
+        .search(&template, nonces.clone(), &target, &AtomicBool::new(false))
+        .unwrap();
     assert_eq!(outcome.hashes, 16);
     assert!(!outcome.stopped);
-    assert_eq!(outcome.hits.iter().map(|h| h.nonce).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        outcome.hits.iter().map(|h| h.nonce).collect::<Vec<_>>(),
+        expected
+    );
     for hit in &outcome.hits {
         assert_eq!(hit.header_hash, template.header_hash(hit.nonce));
         assert_eq!(hit.pow_hash, reference.hash(&hit.header_hash));
     }
     // A raised stop flag ends the search before any hash.
-    let stopped = prepared.search(&template, nonces, &target, &AtomicBool::new(true)).unwrap();
+    let stopped = prepared
+        .search(&template, nonces, &target, &AtomicBool::new(true))
+        .unwrap();
     assert!(stopped.stopped && stopped.hashes == 0 && stopped.hits.is_empty());
 }

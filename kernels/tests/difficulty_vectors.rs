@@ -10,7 +10,8 @@ use common::{hex32, load};
 use num_bigint::{BigInt, BigUint};
 
 fn u64_of(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("u64 expected, got {v}"))
+    v.as_u64()
+        .unwrap_or_else(|| panic!("u64 expected, got {v}"))
 }
 
 fn hex_u64(v: &serde_json::Value) -> u64 {
@@ -35,11 +36,19 @@ fn all_101_difficulty_vectors() {
     }
     for case in d["hash_to_big"].as_array().unwrap() {
         let want = BigUint::parse_bytes(
-            case["value_hex"].as_str().unwrap().trim_start_matches("0x").as_bytes(),
+            case["value_hex"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("0x")
+                .as_bytes(),
             16,
         )
         .unwrap();
-        assert_eq!(hash_to_big(&hex32(&case["hash"])), want, "hash_to_big {case}");
+        assert_eq!(
+            hash_to_big(&hex32(&case["hash"])),
+            want,
+            "hash_to_big {case}"
+        );
         count += 1;
     }
     for case in d["calc_work"].as_array().unwrap() {
@@ -51,12 +60,20 @@ fn all_101_difficulty_vectors() {
     }
     for case in d["big_to_compact"].as_array().unwrap() {
         let value: BigInt = case["value"].as_str().unwrap().parse().unwrap();
-        assert_eq!(big_to_compact(&value), hex_u64(&case["bits_hex"]), "big_to_compact {case}");
+        assert_eq!(
+            big_to_compact(&value),
+            hex_u64(&case["bits_hex"]),
+            "big_to_compact {case}"
+        );
         count += 1;
     }
     for case in d["compact_to_big"].as_array().unwrap() {
         let want: BigInt = case["value"].as_str().unwrap().parse().unwrap();
-        assert_eq!(compact_to_big(hex_u64(&case["bits_hex"])), want, "compact_to_big {case}");
+        assert_eq!(
+            compact_to_big(hex_u64(&case["bits_hex"])),
+            want,
+            "compact_to_big {case}"
+        );
         count += 1;
     }
     assert_eq!(count, 101);
@@ -69,7 +86,11 @@ fn compact_round_trips_on_canonical_encodings() {
     for _ in 0..2000 {
         let exponent = 4 + rng.next_u64() % 60;
         let mantissa = (rng.next_u64() % 0x7f_ffff).max(0x1_0000);
-        let sign = if rng.next_u64() & 1 == 1 { 0x0080_0000_0000_0000 } else { 0 };
+        let sign = if rng.next_u64() & 1 == 1 {
+            0x0080_0000_0000_0000
+        } else {
+            0
+        };
         let bits = exponent << 56 | sign | mantissa;
         assert_eq!(big_to_compact(&compact_to_big(bits)), bits, "{bits:#x}");
     }

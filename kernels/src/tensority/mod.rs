@@ -93,7 +93,10 @@ pub fn finish(sum: &[u8; MATRIX_BYTES]) -> [u8; 32] {
 
 /// A zeroed 64 KiB byte matrix on the heap.
 pub fn zero_matrix() -> ChainResult {
-    vec![0u8; MATRIX_BYTES].into_boxed_slice().try_into().expect("MATRIX_BYTES long")
+    vec![0u8; MATRIX_BYTES]
+        .into_boxed_slice()
+        .try_into()
+        .expect("MATRIX_BYTES long")
 }
 
 /// Tensority with the scalar reference, using the process-wide matrix cache. This is the spec

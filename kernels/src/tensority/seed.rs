@@ -95,7 +95,11 @@ fn xor_block(x: &mut [u32; BLOCK_WORDS], src: &[u8]) {
 /// # Panics
 /// If `out` is not exactly `MATRIX_COUNT * MATRIX_BYTES` bytes long.
 pub fn fill_matrices(seed: &[u8; 32], out: &mut [u8]) {
-    assert_eq!(out.len(), MATRIX_COUNT * MATRIX_BYTES, "matrix set buffer size");
+    assert_eq!(
+        out.len(),
+        MATRIX_COUNT * MATRIX_BYTES,
+        "matrix set buffer size"
+    );
     let ext = extend_seed(seed);
     let mut x = [0u32; BLOCK_WORDS];
     for (w, b) in x.iter_mut().zip(ext.chunks_exact(4)) {
@@ -129,7 +133,10 @@ struct Align64([u8; 64]);
 impl AlignedBytes {
     /// A zeroed buffer of `len` bytes, aligned to 64 bytes.
     pub fn zeroed(len: usize) -> Self {
-        Self { blocks: vec![Align64([0; 64]); len.div_ceil(64)], len }
+        Self {
+            blocks: vec![Align64([0; 64]); len.div_ceil(64)],
+            len,
+        }
     }
 
     /// The bytes.
@@ -179,7 +186,9 @@ impl MatrixSet {
 
 impl std::fmt::Debug for MatrixSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MatrixSet").field("seed", &crate::hex::encode(&self.seed)).finish()
+        f.debug_struct("MatrixSet")
+            .field("seed", &crate::hex::encode(&self.seed))
+            .finish()
     }
 }
 
@@ -208,7 +217,9 @@ struct Slot<T> {
 
 impl<T: FromSeed> Default for SeedCache<T> {
     fn default() -> Self {
-        Self { entries: Mutex::new(HashMap::new()) }
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -225,10 +236,16 @@ impl<T: FromSeed> SeedCache<T> {
             // Drop entries whose value nobody holds any more (and that nobody is building).
             entries.retain(|_, slot| {
                 Arc::strong_count(slot) > 1
-                    || slot.value.lock().map(|w| w.strong_count() > 0).unwrap_or(false)
+                    || slot
+                        .value
+                        .lock()
+                        .map(|w| w.strong_count() > 0)
+                        .unwrap_or(false)
             });
             Arc::clone(entries.entry(*seed).or_insert_with(|| {
-                Arc::new(Slot { value: Mutex::new(Weak::new()) })
+                Arc::new(Slot {
+                    value: Mutex::new(Weak::new()),
+                })
             }))
         };
         // The slot's own lock serialises builders of one seed without blocking other seeds.
@@ -246,7 +263,12 @@ impl<T: FromSeed> SeedCache<T> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .values()
-            .filter(|slot| slot.value.lock().map(|w| w.strong_count() > 0).unwrap_or(false))
+            .filter(|slot| {
+                slot.value
+                    .lock()
+                    .map(|w| w.strong_count() > 0)
+                    .unwrap_or(false)
+            })
             .count()
     }
 }
@@ -284,11 +306,21 @@ mod tests {
             })
             .collect();
         let values: Vec<Arc<Counted>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        assert_eq!(BUILDS.load(Ordering::SeqCst), 1, "one build for concurrent users");
-        assert!(values.iter().all(|v| Arc::ptr_eq(v, &values[0]) && v.0 == seed));
+        assert_eq!(
+            BUILDS.load(Ordering::SeqCst),
+            1,
+            "one build for concurrent users"
+        );
+        assert!(values
+            .iter()
+            .all(|v| Arc::ptr_eq(v, &values[0]) && v.0 == seed));
         assert_eq!(cache.live_seeds(), 1);
         drop(values);
-        assert_eq!(cache.live_seeds(), 0, "released when the last user drops it");
+        assert_eq!(
+            cache.live_seeds(),
+            0,
+            "released when the last user drops it"
+        );
         let again = cache.get(&seed);
         assert_eq!(again.0, seed);
         assert_eq!(BUILDS.load(Ordering::SeqCst), 2, "rebuilt after release");

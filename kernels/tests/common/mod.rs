@@ -15,7 +15,10 @@ pub fn vectors_dir() -> PathBuf {
 pub fn load(name: &str) -> serde_json::Value {
     let path = vectors_dir().join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("cannot read {} ({e}); set BYSTACK_VECTORS to the shared vectors dir", path.display())
+        panic!(
+            "cannot read {} ({e}); set BYSTACK_VECTORS to the shared vectors dir",
+            path.display()
+        )
     });
     serde_json::from_str(&text).expect("vectors file is valid JSON")
 }

@@ -63,7 +63,11 @@ pub struct Corrections {
 impl Corrections {
     /// Computes the corrections of every matrix in `mats`.
     pub fn build(mats: &MatrixSet) -> Self {
-        let values = mats.as_bytes().chunks_exact(SIDE).map(row_correction).collect();
+        let values = mats
+            .as_bytes()
+            .chunks_exact(SIDE)
+            .map(row_correction)
+            .collect();
         Self { values }
     }
 
@@ -92,7 +96,10 @@ pub fn corrections_of(m: &[u8]) -> Vec<i32> {
 
 /// A pair of 64 KiB aligned state buffers for one chain.
 pub fn state_buffers() -> (AlignedBytes, AlignedBytes) {
-    (AlignedBytes::zeroed(MATRIX_BYTES), AlignedBytes::zeroed(MATRIX_BYTES))
+    (
+        AlignedBytes::zeroed(MATRIX_BYTES),
+        AlignedBytes::zeroed(MATRIX_BYTES),
+    )
 }
 
 const _: () = assert!(MATRIX_COUNT == 256 && SIDE == 256);
@@ -107,13 +114,16 @@ const _: () = assert!(MATRIX_COUNT == 256 && SIDE == 256);
 pub unsafe fn step(a: &[u8], m: &[u8], corr: &[i32], out: &mut [u8]) {
     debug_assert!(a.len() == MATRIX_BYTES && m.len() == MATRIX_BYTES && out.len() == MATRIX_BYTES);
     debug_assert!(corr.len() == SIDE);
-    debug_assert!(a.as_ptr() as usize % 64 == 0 && out.as_ptr() as usize % 64 == 0);
+    debug_assert!((a.as_ptr() as usize).is_multiple_of(64));
+    debug_assert!((out.as_ptr() as usize).is_multiple_of(64));
     let a = a.as_ptr();
     let m = m.as_ptr();
     let corr = corr.as_ptr();
     let out = out.as_mut_ptr();
     // Within each dword, bytes [b0 b1 b2 b3] → [b0 b2 b1 b3].
-    let swap_mid = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15));
+    let swap_mid = _mm512_broadcast_i32x4(_mm_setr_epi8(
+        0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15,
+    ));
     let bias = _mm512_set1_epi8(-128);
     for rb in 0..SIDE / BLOCK_ROWS {
         // SAFETY: rb * BLOCK_BYTES + BLOCK_BYTES <= MATRIX_BYTES for every block.
@@ -153,7 +163,9 @@ pub unsafe fn step(a: &[u8], m: &[u8], corr: &[i32], out: &mut [u8]) {
                 let hi = _mm512_mask_blend_epi16(0xAAAA_AAAA, _mm512_srli_epi32::<16>(p01), p23);
                 let packed = _mm512_add_epi8(_mm512_add_epi8(lo, hi), bias);
                 // SAFETY: cq * 256 + i * 64 + 64 <= BLOCK_BYTES; aligned because o_blk is.
-                unsafe { _mm512_store_si512(o_blk.add(cq * BLOCK_ROWS * 4 + i * 64).cast(), packed) };
+                unsafe {
+                    _mm512_store_si512(o_blk.add(cq * BLOCK_ROWS * 4 + i * 64).cast(), packed)
+                };
             }
         }
     }
