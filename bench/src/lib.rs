@@ -4,6 +4,7 @@
 //! Figures are medians over repeats, with inputs prepared outside the timed loop.
 
 pub mod hashcmd;
+pub mod peak;
 pub mod tensority;
 
 /// The process's peak resident memory in bytes (Linux `VmHWM`), if the OS reports it.

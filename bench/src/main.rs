@@ -51,6 +51,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measures the int8 multiply-accumulate ceiling (a `vpdpbusd` throughput loop) per
+    /// thread count: the bound the Tensority kernels are compared against.
+    Peak {
+        /// Thread counts, comma-separated (default: 1 and every core).
+        #[arg(long, value_delimiter = ',')]
+        threads: Vec<usize>,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Print one JSON object per thread count.
+        #[arg(long)]
+        json: bool,
+    },
     /// Lists the backends this build knows, with availability on this machine.
     List,
 }
@@ -127,6 +140,39 @@ fn run(command: Command) -> anyhow::Result<()> {
                 .context("tensority benchmark")?;
             Ok(())
         }
+        Command::Peak {
+            threads,
+            seconds,
+            json,
+        } => {
+            anyhow::ensure!(
+                seconds > 0.0 && seconds.is_finite(),
+                "--seconds must be positive"
+            );
+            anyhow::ensure!(!threads.contains(&0), "--threads values must be at least 1");
+            for t in default_threads(threads) {
+                let macs = bystack_bench::peak::vnni_macs_per_second(t, seconds)?;
+                let ceiling = macs / bystack_kernels::tensority::MACS_PER_HASH as f64;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "probe": "vpdpbusd-zmm",
+                            "threads": t,
+                            "gmac_per_second": macs / 1e9,
+                            "ceiling_hashes_per_second": ceiling,
+                        })
+                    );
+                } else {
+                    println!(
+                        "vpdpbusd zmm, {t} thread(s): {:.1} GMAC/s, Tensority ceiling {:.1} H/s",
+                        macs / 1e9,
+                        ceiling
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::List => {
             for b in list_backends() {
                 println!(
@@ -140,6 +186,21 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// The thread counts given, or 1 and every core.
+fn default_threads(threads: Vec<usize>) -> Vec<usize> {
+    if !threads.is_empty() {
+        return threads;
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if cores > 1 {
+        vec![1, cores]
+    } else {
+        vec![1]
     }
 }
 

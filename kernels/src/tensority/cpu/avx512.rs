@@ -170,3 +170,52 @@ pub unsafe fn step(a: &[u8], m: &[u8], corr: &[i32], out: &mut [u8]) {
         }
     }
 }
+
+/// Multiply-accumulates done by [`vnni_peak_probe`] per iteration: 24 independent `vpdpbusd`.
+pub const PEAK_PROBE_MACS_PER_ITERATION: u64 = 24 * 64;
+
+/// A `vpdpbusd` throughput loop with no memory traffic: `iterations` rounds of 24 independent
+/// instructions. Time it to get the core's int8 MAC ceiling that the kernel is measured against.
+/// Returns a value derived from the accumulators so the work cannot be optimised away.
+///
+/// # Errors
+/// [`crate::backend::BackendError::Unsupported`] when the CPU lacks AVX-512 VNNI.
+pub fn vnni_peak_probe(iterations: u64) -> crate::backend::Result<i32> {
+    if !super::CpuKernel::Avx512Vnni.is_supported() {
+        return Err(crate::backend::BackendError::Unsupported {
+            name: "vpdpbusd probe".into(),
+            reason: "needs AVX-512 VNNI".into(),
+        });
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: AVX-512 F/BW/VNNI support was checked above.
+        Ok(unsafe { peak_loop(iterations) })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = iterations;
+        unreachable!("AVX-512 is never reported as supported off x86-64")
+    }
+}
+
+/// # Safety
+/// The CPU must support AVX-512 F and VNNI.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn peak_loop(iterations: u64) -> i32 {
+    // Opaque operands: the compiler cannot constant-fold the chain of instructions.
+    let a = std::hint::black_box(_mm512_set1_epi8(3));
+    let b = std::hint::black_box(_mm512_set1_epi8(-5));
+    let mut acc: [__m512i; 24] = std::array::from_fn(|i| _mm512_set1_epi32(i as i32));
+    for _ in 0..iterations {
+        for x in acc.iter_mut() {
+            *x = _mm512_dpbusd_epi32(*x, a, b);
+        }
+    }
+    let mut sum = _mm512_setzero_si512();
+    for x in acc {
+        sum = _mm512_add_epi32(sum, x);
+    }
+    _mm512_reduce_add_epi32(sum)
+}
