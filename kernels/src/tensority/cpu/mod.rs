@@ -4,6 +4,7 @@
 //! Kernels, fastest first: `avx512-vnni` (x86-64 with AVX-512 F/BW/VNNI), `avx2`, `portable`
 //! (safe auto-vectorised Rust; NEON on aarch64), and `reference` (the scalar oracle).
 
+pub mod avx2;
 pub mod avx512;
 pub mod portable;
 
@@ -28,7 +29,7 @@ pub enum CpuKernel {
     Reference,
     /// Safe auto-vectorised Rust with wrapping 16-bit accumulators.
     Portable,
-    /// The portable kernel compiled for AVX2.
+    /// AVX2 `vpmaddwd` on int16 pairs, register-blocked.
     Avx2,
     /// AVX-512 VNNI `vpdpbusd`.
     Avx512Vnni,
@@ -36,8 +37,12 @@ pub enum CpuKernel {
 
 impl CpuKernel {
     /// Every kernel this build contains, fastest first.
-    pub const ALL: [CpuKernel; 4] =
-        [CpuKernel::Avx512Vnni, CpuKernel::Avx2, CpuKernel::Portable, CpuKernel::Reference];
+    pub const ALL: [CpuKernel; 4] = [
+        CpuKernel::Avx512Vnni,
+        CpuKernel::Avx2,
+        CpuKernel::Portable,
+        CpuKernel::Reference,
+    ];
 
     /// The kernel's name (`avx512-vnni`, `avx2`, `portable`, `reference`).
     pub fn name(self) -> &'static str {
@@ -77,7 +82,10 @@ impl CpuKernel {
 
     /// The fastest kernel this CPU supports.
     pub fn best() -> CpuKernel {
-        Self::ALL.into_iter().find(|k| k.is_supported()).unwrap_or(CpuKernel::Portable)
+        Self::ALL
+            .into_iter()
+            .find(|k| k.is_supported())
+            .unwrap_or(CpuKernel::Portable)
     }
 
     /// Parses a kernel name.
@@ -92,14 +100,28 @@ impl CpuKernel {
     /// [`BackendError::Unsupported`] if the CPU cannot run the kernel.
     pub fn product(self, a: &[u8], m: &[u8]) -> Result<Vec<u8>> {
         self.ensure_supported()?;
-        assert!(a.len() == MATRIX_BYTES && m.len() == MATRIX_BYTES, "64 KiB operands");
+        assert!(
+            a.len() == MATRIX_BYTES && m.len() == MATRIX_BYTES,
+            "64 KiB operands"
+        );
         let mut out = vec![0u8; MATRIX_BYTES];
         match self {
             CpuKernel::Reference => reference::product(a, m, &mut out),
-            CpuKernel::Portable | CpuKernel::Avx2 => {
-                let mut mt = vec![0u8; MATRIX_BYTES];
-                portable::transpose(m, &mut mt);
-                self.portable_step(a, &mt, &mut out);
+            CpuKernel::Portable => {
+                let (mut a_l, mut m_l, mut o_l) =
+                    (portable::state(), portable::state(), portable::state());
+                portable::to_layout(a, &mut a_l);
+                portable::widen(m, &mut m_l);
+                portable::step(&a_l, &m_l, &mut o_l);
+                portable::from_layout(&o_l, &mut out);
+            }
+            CpuKernel::Avx2 => {
+                let (mut a_l, mut o_l) = avx2::state_buffers();
+                avx2::to_layout(a, a_l.as_mut_slice());
+                let mut wide = portable::state();
+                portable::widen(m, &mut wide);
+                self.avx2_step(a_l.as_slice(), &wide, o_l.as_mut_slice());
+                avx2::from_layout(o_l.as_slice(), &mut out);
             }
             CpuKernel::Avx512Vnni => {
                 let (mut a_l, mut o_l) = avx512::state_buffers();
@@ -123,23 +145,27 @@ impl CpuKernel {
         }
     }
 
-    /// Calls the portable step in its baseline or AVX2 build.
-    fn portable_step(self, a: &[u8], mt: &[u8], out: &mut [u8]) {
-        #[cfg(target_arch = "x86_64")]
-        if self == CpuKernel::Avx2 {
-            // SAFETY: a `CpuKernel::Avx2` is only run after `is_supported()` confirmed AVX2.
-            unsafe { portable::step_avx2(a, mt, out) };
-            return;
-        }
-        portable::step_portable(a, mt, out);
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_step(self, a: &[u8], m: &[portable::Lanes], out: &mut [u8]) {
+        debug_assert_eq!(self, CpuKernel::Avx2);
+        assert!(a.len() == avx2::STATE_BYTES && out.len() == avx2::STATE_BYTES);
+        assert!(m.len() == portable::MATRIX_LANES);
+        // SAFETY: only reached for a supported `Avx2` kernel (`ensure_supported` runs before any
+        // `CpuKernel::product` or `KernelSeed`); sizes are asserted above.
+        unsafe { avx2::step(a, m, out) };
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn avx2_step(self, _a: &[u8], _m: &[portable::Lanes], _out: &mut [u8]) {
+        unreachable!("AVX2 is never reported as supported off x86-64")
     }
 
     #[cfg(target_arch = "x86_64")]
     fn avx512_step(self, a: &[u8], m: &[u8], corr: &[i32], out: &mut [u8]) {
         debug_assert_eq!(self, CpuKernel::Avx512Vnni);
         assert!(a.len() == MATRIX_BYTES && m.len() == MATRIX_BYTES && out.len() == MATRIX_BYTES);
-        assert!(corr.len() == SIDE && a.as_ptr() as usize % 64 == 0);
-        assert!(out.as_ptr() as usize % 64 == 0);
+        assert!(corr.len() == SIDE && a.as_ptr() as usize & 63 == 0);
+        assert!(out.as_ptr() as usize & 63 == 0);
         // SAFETY: only reached for a supported `Avx512Vnni` kernel; sizes and alignment are
         // asserted above.
         unsafe { avx512::step(a, m, corr, out) };
@@ -154,13 +180,13 @@ impl CpuKernel {
 /// Seed data a kernel needs beyond the row-major matrices.
 enum KernelData {
     Reference,
-    Transposed(Arc<portable::TransposedSet>),
+    /// The int16 matrices of the portable and AVX2 kernels.
+    Wide(Arc<portable::WideSet>),
     Vnni(Arc<avx512::Corrections>),
 }
 
-fn transposed_cache() -> &'static SeedCache<portable::TransposedSet> {
-    static CACHE: std::sync::OnceLock<SeedCache<portable::TransposedSet>> =
-        std::sync::OnceLock::new();
+fn wide_cache() -> &'static SeedCache<portable::WideSet> {
+    static CACHE: std::sync::OnceLock<SeedCache<portable::WideSet>> = std::sync::OnceLock::new();
     CACHE.get_or_init(SeedCache::new)
 }
 
@@ -187,9 +213,7 @@ impl KernelSeed {
         let mats = shared_matrices(seed);
         let data = match kernel {
             CpuKernel::Reference => KernelData::Reference,
-            CpuKernel::Portable | CpuKernel::Avx2 => {
-                KernelData::Transposed(transposed_cache().get(seed))
-            }
+            CpuKernel::Portable | CpuKernel::Avx2 => KernelData::Wide(wide_cache().get(seed)),
             CpuKernel::Avx512Vnni => KernelData::Vnni(corrections_cache().get(seed)),
         };
         Ok(Self { kernel, mats, data })
@@ -205,17 +229,28 @@ impl KernelSeed {
         let steps = sequence.iter().chain(sequence.iter());
         match &self.data {
             KernelData::Reference => reference::chain(&self.mats, sequence),
-            KernelData::Transposed(mt) => {
-                let mut a = zero_matrix();
-                for i in 0..SIDE {
-                    a[i * SIDE + i] = 1;
-                }
-                let mut next = zero_matrix();
+            KernelData::Wide(wide) if self.kernel == CpuKernel::Portable => {
+                let (mut a, mut next) = (portable::state(), portable::state());
+                portable::identity(&mut a);
                 for &index in steps {
-                    self.kernel.portable_step(&a[..], mt.matrix(index), &mut next[..]);
+                    portable::step(&a, wide.matrix(index), &mut next);
                     std::mem::swap(&mut a, &mut next);
                 }
-                a
+                let mut out = zero_matrix();
+                portable::from_layout(&a, &mut out[..]);
+                out
+            }
+            KernelData::Wide(wide) => {
+                let (mut a, mut next) = avx2::state_buffers();
+                avx2::identity(a.as_mut_slice());
+                for &index in steps {
+                    self.kernel
+                        .avx2_step(a.as_slice(), wide.matrix(index), next.as_mut_slice());
+                    std::mem::swap(&mut a, &mut next);
+                }
+                let mut out = zero_matrix();
+                avx2::from_layout(a.as_slice(), &mut out[..]);
+                out
             }
             KernelData::Vnni(corr) => {
                 let (mut a, mut next) = avx512::state_buffers();
@@ -275,7 +310,9 @@ impl CpuBackend {
     pub fn new(kernel: CpuKernel, threads: usize) -> Result<Self> {
         kernel.ensure_supported()?;
         let threads = if threads == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         } else {
             threads
         };
@@ -284,7 +321,11 @@ impl CpuBackend {
             .thread_name(move |i| format!("tensority-{}-{i}", kernel.name()))
             .build()
             .map_err(|e| BackendError::Config(format!("thread pool: {e}")))?;
-        Ok(Self { kernel, threads, pool: Arc::new(pool) })
+        Ok(Self {
+            kernel,
+            threads,
+            pool: Arc::new(pool),
+        })
     }
 
     /// The kernel in use.
@@ -309,12 +350,18 @@ fn info_for(kernel: CpuKernel, threads: usize) -> BackendInfo {
         device: cpu_model(),
         kernel: kernel.name().to_string(),
         parallelism: threads,
-        capabilities: kernel.required_features().iter().map(|s| s.to_string()).collect(),
+        capabilities: kernel
+            .required_features()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         available: kernel.is_supported(),
         description: match kernel {
             CpuKernel::Reference => "scalar reference (oracle, slow)",
-            CpuKernel::Portable => "auto-vectorised safe Rust, 16-bit wrapping accumulators",
-            CpuKernel::Avx2 => "portable kernel compiled for AVX2",
+            CpuKernel::Portable => {
+                "auto-vectorised safe Rust, int16 dot products with 16-bit wrapping accumulators"
+            }
+            CpuKernel::Avx2 => "AVX2 vpmaddwd on int16 pairs, 16x6 register-blocked tiles",
             CpuKernel::Avx512Vnni => "AVX-512 VNNI vpdpbusd with +128 bias and row correction",
         }
         .to_string(),
@@ -353,7 +400,9 @@ impl PreparedSeed for CpuPrepared {
         if self.threads == 1 {
             return Ok(self.kernel_seed.hash(header_hash));
         }
-        Ok(self.pool.install(|| self.kernel_seed.hash_parallel_chains(header_hash)))
+        Ok(self
+            .pool
+            .install(|| self.kernel_seed.hash_parallel_chains(header_hash)))
     }
 
     fn search(
@@ -394,7 +443,11 @@ impl PreparedSeed for CpuPrepared {
         hits.sort_by_key(|h| h.nonce);
         let hashes = hashes.into_inner();
         let total = nonces.end.saturating_sub(nonces.start);
-        Ok(SearchOutcome { hits, hashes, stopped: hashes < total })
+        Ok(SearchOutcome {
+            hits,
+            hashes,
+            stopped: hashes < total,
+        })
     }
 }
 
@@ -413,8 +466,13 @@ pub fn cpu_model() -> String {
 
 /// Every CPU backend name with its availability.
 pub fn list() -> Vec<BackendInfo> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    CpuKernel::ALL.into_iter().map(|k| info_for(k, threads)).collect()
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    CpuKernel::ALL
+        .into_iter()
+        .map(|k| info_for(k, threads))
+        .collect()
 }
 
 /// Opens a CPU backend by name: `auto`/`cpu` (best kernel), `reference`, `portable`, `avx2`,
