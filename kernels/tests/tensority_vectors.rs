@@ -21,8 +21,9 @@ fn every_vector_on_every_available_backend() {
     let vectors = load("tensority.json");
     let list = vectors["tensority"].as_array().expect("tensority list");
     assert_eq!(list.len(), 12);
-    for name in ["auto", "portable", "avx2", "avx512-vnni", "reference"] {
-        let backend = match bystack_kernels::open_backend(name, 2) {
+    let names = bystack_kernels::list_backends().into_iter().map(|b| b.name);
+    for name in std::iter::once("auto".to_string()).chain(names) {
+        let backend = match bystack_kernels::open_backend(&name, 2) {
             Ok(b) => b,
             Err(e) => {
                 // Only a missing CPU feature may skip a named kernel; say so loudly.

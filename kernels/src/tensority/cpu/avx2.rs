@@ -302,3 +302,41 @@ mod tests {
         }
     }
 }
+
+/// Runs one chain (identity, then 64 products) and returns the final state, row-major.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+pub unsafe fn chain(wide: &super::portable::WideSet, sequence: &[u8; 32]) -> crate::tensority::ChainResult {
+    let (mut a, mut next) = state_buffers();
+    identity(a.as_mut_slice());
+    for &index in sequence.iter().chain(sequence) {
+        // SAFETY: the caller guarantees AVX2; both buffers are STATE_BYTES long and a widened
+        // matrix is MATRIX_LANES blocks.
+        unsafe { step(a.as_slice(), wide.matrix(index), next.as_mut_slice()) };
+        std::mem::swap(&mut a, &mut next);
+    }
+    let mut out = crate::tensority::zero_matrix();
+    from_layout(a.as_slice(), &mut out[..]);
+    out
+}
+
+/// One product on row-major int8 matrices through this kernel's layout (for conformance tests).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+pub unsafe fn product(a: &[u8], m: &[u8]) -> Vec<u8> {
+    let (mut a_l, mut o_l) = state_buffers();
+    to_layout(a, a_l.as_mut_slice());
+    let mut wide = super::portable::state();
+    super::portable::widen(m, &mut wide);
+    // SAFETY: the caller guarantees AVX2; sizes as in `chain`.
+    unsafe { step(a_l.as_slice(), &wide, o_l.as_mut_slice()) };
+    let mut out = vec![0u8; MATRIX_BYTES];
+    from_layout(o_l.as_slice(), &mut out);
+    out
+}
+

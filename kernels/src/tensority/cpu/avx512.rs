@@ -7,15 +7,14 @@
 //! `Σ (A+128)·M = P + 128·Σ_k M[c][k]`, so each accumulator starts at `−128·Σ_k M[c][k]`,
 //! precomputed per matrix row when the seed is prepared.
 //!
-//! State layout ("blocked quads"): byte `(r/64)·16384 + (k/4)·256 + (r%64)·4 + k%4` holds
-//! `A[r][k] + 128`. A 64-row block is contiguous (16 KiB, stays in L1 while the whole 64 KiB
-//! matrix streams past it once), and the product's output is written straight back in the same
-//! layout, with the output column as the next step's `k`.
+//! State layout: [`QuadLayout`] with 64-row blocks. A block is contiguous (16 KiB, stays in L1
+//! while the whole 64 KiB matrix streams past it once), and the product's output is written
+//! straight back in the same layout, with the output column as the next step's `k`.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
 
-use crate::tensority::seed::{AlignedBytes, FromSeed, MatrixSet};
+use super::vnni::QuadLayout;
 use crate::tensority::{MATRIX_BYTES, MATRIX_COUNT, SIDE};
 
 /// Rows per block of the state (4 zmm of 16 rows).
@@ -23,84 +22,8 @@ const BLOCK_ROWS: usize = 64;
 /// Bytes of one 64-row block in the state layout.
 const BLOCK_BYTES: usize = BLOCK_ROWS * SIDE;
 
-/// Index of `A[r][k]` in the blocked-quad layout.
-#[inline(always)]
-pub fn index(r: usize, k: usize) -> usize {
-    (r / BLOCK_ROWS) * BLOCK_BYTES + (k / 4) * (BLOCK_ROWS * 4) + (r % BLOCK_ROWS) * 4 + k % 4
-}
-
-/// Converts a row-major int8 matrix into the biased blocked-quad layout.
-pub fn to_layout(rowmajor: &[u8], out: &mut [u8]) {
-    for r in 0..SIDE {
-        for k in 0..SIDE {
-            out[index(r, k)] = rowmajor[r * SIDE + k] ^ 0x80;
-        }
-    }
-}
-
-/// Converts the biased blocked-quad layout back to a row-major int8 matrix.
-pub fn from_layout(layout: &[u8], out: &mut [u8]) {
-    for r in 0..SIDE {
-        for k in 0..SIDE {
-            out[r * SIDE + k] = layout[index(r, k)] ^ 0x80;
-        }
-    }
-}
-
-/// The identity matrix in the biased layout (the start of every chain).
-pub fn identity(out: &mut [u8]) {
-    out.fill(0x80);
-    for i in 0..SIDE {
-        out[index(i, i)] = 0x81;
-    }
-}
-
-/// Per-matrix column corrections `−128·Σ_k M[c][k]`, one i32 per row of every matrix.
-pub struct Corrections {
-    values: Vec<i32>,
-}
-
-impl Corrections {
-    /// Computes the corrections of every matrix in `mats`.
-    pub fn build(mats: &MatrixSet) -> Self {
-        let values = mats
-            .as_bytes()
-            .chunks_exact(SIDE)
-            .map(row_correction)
-            .collect();
-        Self { values }
-    }
-
-    /// Corrections of one matrix (256 values).
-    pub fn matrix(&self, index: u8) -> &[i32] {
-        let start = usize::from(index) * SIDE;
-        &self.values[start..start + SIDE]
-    }
-}
-
-impl FromSeed for Corrections {
-    fn from_seed(seed: &[u8; 32]) -> Self {
-        Self::build(&crate::tensority::seed::shared_matrices(seed))
-    }
-}
-
-/// `−128 · Σ_k row[k]` for one matrix row.
-pub fn row_correction(row: &[u8]) -> i32 {
-    -128 * row.iter().map(|&b| i32::from(b as i8)).sum::<i32>()
-}
-
-/// Corrections for a single matrix (used by the product tests).
-pub fn corrections_of(m: &[u8]) -> Vec<i32> {
-    m.chunks_exact(SIDE).map(row_correction).collect()
-}
-
-/// A pair of 64 KiB aligned state buffers for one chain.
-pub fn state_buffers() -> (AlignedBytes, AlignedBytes) {
-    (
-        AlignedBytes::zeroed(MATRIX_BYTES),
-        AlignedBytes::zeroed(MATRIX_BYTES),
-    )
-}
+/// The state layout of this kernel: biased quads in blocks of 64 rows.
+pub type Layout = QuadLayout<BLOCK_ROWS>;
 
 const _: () = assert!(MATRIX_COUNT == 256 && SIDE == 256);
 
@@ -218,4 +141,44 @@ unsafe fn peak_loop(iterations: u64) -> i32 {
         sum = _mm512_add_epi32(sum, x);
     }
     _mm512_reduce_add_epi32(sum)
+}
+
+/// Runs one chain (identity, then 64 products) and returns the final state, row-major.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VNNI.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub unsafe fn chain(
+    mats: &crate::tensority::seed::MatrixSet,
+    corr: &super::vnni::Corrections,
+    sequence: &[u8; 32],
+) -> crate::tensority::ChainResult {
+    let (mut a, mut next) = super::vnni::state_buffers();
+    Layout::identity(a.as_mut_slice());
+    for &index in sequence.iter().chain(sequence) {
+        // SAFETY: the caller guarantees the CPU features; the buffers are 64 KiB and 64-byte
+        // aligned, a matrix is 64 KiB and its corrections 256 values.
+        unsafe { step(a.as_slice(), mats.matrix(index), corr.matrix(index), next.as_mut_slice()) };
+        std::mem::swap(&mut a, &mut next);
+    }
+    let mut out = crate::tensority::zero_matrix();
+    Layout::from_layout(a.as_slice(), &mut out[..]);
+    out
+}
+
+/// One product on row-major int8 matrices through this kernel's layout (for conformance tests).
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VNNI.
+#[cfg(target_arch = "x86_64")]
+pub unsafe fn product(a: &[u8], m: &[u8]) -> Vec<u8> {
+    let (mut a_l, mut o_l) = super::vnni::state_buffers();
+    Layout::to_layout(a, a_l.as_mut_slice());
+    let corr = super::vnni::corrections_of(m);
+    // SAFETY: the caller guarantees the CPU features; sizes and alignment as in `chain`.
+    unsafe { step(a_l.as_slice(), m, &corr, o_l.as_mut_slice()) };
+    let mut out = vec![0u8; MATRIX_BYTES];
+    Layout::from_layout(o_l.as_slice(), &mut out);
+    out
 }

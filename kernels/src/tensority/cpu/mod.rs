@@ -1,22 +1,27 @@
 //! The CPU backend: runtime dispatch between SIMD kernels, work split across nonces on a rayon
 //! pool, and across the four chains when a single hash must be fast.
 //!
-//! Kernels, fastest first: `avx512-vnni` (x86-64 with AVX-512 F/BW/VNNI), `avx2`, `portable`
-//! (safe auto-vectorised Rust; NEON on aarch64), and `reference` (the scalar oracle).
+//! Kernels, fastest first: `avx512-vnni` (x86-64 with AVX-512 F/BW/VNNI), `avx-vnni` (x86-64
+//! with AVX-VNNI, e.g. Intel client cores without AVX-512), `avx2`, `portable` (safe
+//! auto-vectorised Rust; SSE2 on x86-64, NEON on aarch64), and `reference` (the scalar oracle).
+//! Every kernel keeps the chain state in its own layout for all 64 products and is checked bit
+//! for bit against the reference by the conformance suite.
 
 pub mod avx2;
 pub mod avx512;
+pub mod avxvnni;
 pub mod portable;
+pub mod vnni;
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
-use super::seed::{shared_matrices, MatrixSet, SeedCache};
+use super::seed::{shared_matrices, FromSeed, MatrixSet, SeedCache};
 use super::{accumulate_chain, chain_sequence, finish, zero_matrix, ChainResult, CHAINS};
-use super::{reference, MATRIX_BYTES, SIDE};
+use super::{reference, MATRIX_BYTES};
 use crate::backend::{
     BackendError, BackendInfo, Hit, PreparedSeed, Result, SearchOutcome, TensorityBackend,
 };
@@ -31,25 +36,46 @@ pub enum CpuKernel {
     Portable,
     /// AVX2 `vpmaddwd` on int16 pairs, register-blocked.
     Avx2,
-    /// AVX-512 VNNI `vpdpbusd`.
+    /// AVX-VNNI `vpdpbusd` on ymm.
+    AvxVnni,
+    /// AVX-512 VNNI `vpdpbusd` on zmm.
     Avx512Vnni,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has(feature: &str) -> bool {
+    match feature {
+        "avx2" => std::arch::is_x86_feature_detected!("avx2"),
+        "avxvnni" => std::arch::is_x86_feature_detected!("avxvnni"),
+        "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+        "avx512bw" => std::arch::is_x86_feature_detected!("avx512bw"),
+        "avx512vnni" => std::arch::is_x86_feature_detected!("avx512vnni"),
+        _ => false,
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn has(_feature: &str) -> bool {
+    false
 }
 
 impl CpuKernel {
     /// Every kernel this build contains, fastest first.
-    pub const ALL: [CpuKernel; 4] = [
+    pub const ALL: [CpuKernel; 5] = [
         CpuKernel::Avx512Vnni,
+        CpuKernel::AvxVnni,
         CpuKernel::Avx2,
         CpuKernel::Portable,
         CpuKernel::Reference,
     ];
 
-    /// The kernel's name (`avx512-vnni`, `avx2`, `portable`, `reference`).
+    /// The kernel's name (`avx512-vnni`, `avx-vnni`, `avx2`, `portable`, `reference`).
     pub fn name(self) -> &'static str {
         match self {
             CpuKernel::Reference => "reference",
             CpuKernel::Portable => "portable",
             CpuKernel::Avx2 => "avx2",
+            CpuKernel::AvxVnni => "avx-vnni",
             CpuKernel::Avx512Vnni => "avx512-vnni",
         }
     }
@@ -59,33 +85,19 @@ impl CpuKernel {
         match self {
             CpuKernel::Reference | CpuKernel::Portable => &[],
             CpuKernel::Avx2 => &["avx2"],
+            CpuKernel::AvxVnni => &["avx2", "avxvnni"],
             CpuKernel::Avx512Vnni => &["avx512f", "avx512bw", "avx512vnni"],
         }
     }
 
     /// Whether this CPU can run the kernel.
     pub fn is_supported(self) -> bool {
-        match self {
-            CpuKernel::Reference | CpuKernel::Portable => true,
-            #[cfg(target_arch = "x86_64")]
-            CpuKernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
-            #[cfg(target_arch = "x86_64")]
-            CpuKernel::Avx512Vnni => {
-                std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512bw")
-                    && std::arch::is_x86_feature_detected!("avx512vnni")
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            CpuKernel::Avx2 | CpuKernel::Avx512Vnni => false,
-        }
+        self.required_features().iter().all(|f| has(f))
     }
 
     /// The fastest kernel this CPU supports.
     pub fn best() -> CpuKernel {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.is_supported())
-            .unwrap_or(CpuKernel::Portable)
+        Self::ALL.into_iter().find(|k| k.is_supported()).unwrap_or(CpuKernel::Portable)
     }
 
     /// Parses a kernel name.
@@ -98,40 +110,34 @@ impl CpuKernel {
     ///
     /// # Errors
     /// [`BackendError::Unsupported`] if the CPU cannot run the kernel.
+    ///
+    /// # Panics
+    /// If an operand is not 65,536 bytes long.
     pub fn product(self, a: &[u8], m: &[u8]) -> Result<Vec<u8>> {
         self.ensure_supported()?;
-        assert!(
-            a.len() == MATRIX_BYTES && m.len() == MATRIX_BYTES,
-            "64 KiB operands"
-        );
-        let mut out = vec![0u8; MATRIX_BYTES];
-        match self {
-            CpuKernel::Reference => reference::product(a, m, &mut out),
-            CpuKernel::Portable => {
-                let (mut a_l, mut m_l, mut o_l) =
-                    (portable::state(), portable::state(), portable::state());
-                portable::to_layout(a, &mut a_l);
-                portable::widen(m, &mut m_l);
-                portable::step(&a_l, &m_l, &mut o_l);
-                portable::from_layout(&o_l, &mut out);
+        assert!(a.len() == MATRIX_BYTES && m.len() == MATRIX_BYTES, "64 KiB operands");
+        Ok(match self {
+            CpuKernel::Reference => {
+                let mut out = vec![0u8; MATRIX_BYTES];
+                reference::product(a, m, &mut out);
+                out
             }
-            CpuKernel::Avx2 => {
-                let (mut a_l, mut o_l) = avx2::state_buffers();
-                avx2::to_layout(a, a_l.as_mut_slice());
-                let mut wide = portable::state();
-                portable::widen(m, &mut wide);
-                self.avx2_step(a_l.as_slice(), &wide, o_l.as_mut_slice());
-                avx2::from_layout(o_l.as_slice(), &mut out);
+            CpuKernel::Portable => portable::product(a, m),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY (this arm and the next two): `ensure_supported` confirmed the kernel's
+            // CPU features above.
+            CpuKernel::Avx2 => unsafe { avx2::product(a, m) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: see above.
+            CpuKernel::AvxVnni => unsafe { avxvnni::product(a, m) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: see above.
+            CpuKernel::Avx512Vnni => unsafe { avx512::product(a, m) },
+            #[cfg(not(target_arch = "x86_64"))]
+            CpuKernel::Avx2 | CpuKernel::AvxVnni | CpuKernel::Avx512Vnni => {
+                unreachable!("x86 kernels are never supported off x86-64")
             }
-            CpuKernel::Avx512Vnni => {
-                let (mut a_l, mut o_l) = avx512::state_buffers();
-                avx512::to_layout(a, a_l.as_mut_slice());
-                let corr = avx512::corrections_of(m);
-                self.avx512_step(a_l.as_slice(), m, &corr, o_l.as_mut_slice());
-                avx512::from_layout(o_l.as_slice(), &mut out);
-            }
-        }
-        Ok(out)
+        })
     }
 
     fn ensure_supported(self) -> Result<()> {
@@ -144,59 +150,27 @@ impl CpuKernel {
             })
         }
     }
-
-    #[cfg(target_arch = "x86_64")]
-    fn avx2_step(self, a: &[u8], m: &[portable::Lanes], out: &mut [u8]) {
-        debug_assert_eq!(self, CpuKernel::Avx2);
-        assert!(a.len() == avx2::STATE_BYTES && out.len() == avx2::STATE_BYTES);
-        assert!(m.len() == portable::MATRIX_LANES);
-        // SAFETY: only reached for a supported `Avx2` kernel (`ensure_supported` runs before any
-        // `CpuKernel::product` or `KernelSeed`); sizes are asserted above.
-        unsafe { avx2::step(a, m, out) };
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    fn avx2_step(self, _a: &[u8], _m: &[portable::Lanes], _out: &mut [u8]) {
-        unreachable!("AVX2 is never reported as supported off x86-64")
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn avx512_step(self, a: &[u8], m: &[u8], corr: &[i32], out: &mut [u8]) {
-        debug_assert_eq!(self, CpuKernel::Avx512Vnni);
-        assert!(a.len() == MATRIX_BYTES && m.len() == MATRIX_BYTES && out.len() == MATRIX_BYTES);
-        assert!(corr.len() == SIDE && a.as_ptr() as usize & 63 == 0);
-        assert!(out.as_ptr() as usize & 63 == 0);
-        // SAFETY: only reached for a supported `Avx512Vnni` kernel; sizes and alignment are
-        // asserted above.
-        unsafe { avx512::step(a, m, corr, out) };
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    fn avx512_step(self, _a: &[u8], _m: &[u8], _corr: &[i32], _out: &mut [u8]) {
-        unreachable!("AVX-512 is never reported as supported off x86-64")
-    }
 }
 
-/// Seed data a kernel needs beyond the row-major matrices.
+/// A process-wide cache of per-seed kernel data of type `T`.
+fn cache<T: FromSeed>(cell: &'static OnceLock<SeedCache<T>>) -> &'static SeedCache<T> {
+    cell.get_or_init(SeedCache::new)
+}
+
+static WIDE: OnceLock<SeedCache<portable::WideSet>> = OnceLock::new();
+static CORRECTIONS: OnceLock<SeedCache<vnni::Corrections>> = OnceLock::new();
+
+/// Seed data each kernel needs beyond the row-major matrices (shared through the caches).
 enum KernelData {
     Reference,
-    /// The int16 matrices of the portable and AVX2 kernels.
-    Wide(Arc<portable::WideSet>),
-    Vnni(Arc<avx512::Corrections>),
-}
-
-fn wide_cache() -> &'static SeedCache<portable::WideSet> {
-    static CACHE: std::sync::OnceLock<SeedCache<portable::WideSet>> = std::sync::OnceLock::new();
-    CACHE.get_or_init(SeedCache::new)
-}
-
-fn corrections_cache() -> &'static SeedCache<avx512::Corrections> {
-    static CACHE: std::sync::OnceLock<SeedCache<avx512::Corrections>> = std::sync::OnceLock::new();
-    CACHE.get_or_init(SeedCache::new)
+    Portable(Arc<portable::WideSet>),
+    Avx2(Arc<portable::WideSet>),
+    AvxVnni(Arc<vnni::Corrections>),
+    Avx512Vnni(Arc<vnni::Corrections>),
 }
 
 /// A kernel with everything it needs for one seed; runs chains and whole hashes on the
-/// calling thread.
+/// calling thread. Only constructed for a kernel the CPU supports.
 pub struct KernelSeed {
     kernel: CpuKernel,
     mats: Arc<MatrixSet>,
@@ -213,8 +187,10 @@ impl KernelSeed {
         let mats = shared_matrices(seed);
         let data = match kernel {
             CpuKernel::Reference => KernelData::Reference,
-            CpuKernel::Portable | CpuKernel::Avx2 => KernelData::Wide(wide_cache().get(seed)),
-            CpuKernel::Avx512Vnni => KernelData::Vnni(corrections_cache().get(seed)),
+            CpuKernel::Portable => KernelData::Portable(cache(&WIDE).get(seed)),
+            CpuKernel::Avx2 => KernelData::Avx2(cache(&WIDE).get(seed)),
+            CpuKernel::AvxVnni => KernelData::AvxVnni(cache(&CORRECTIONS).get(seed)),
+            CpuKernel::Avx512Vnni => KernelData::Avx512Vnni(cache(&CORRECTIONS).get(seed)),
         };
         Ok(Self { kernel, mats, data })
     }
@@ -226,47 +202,22 @@ impl KernelSeed {
 
     /// Runs one chain over `sequence` and returns the final state, row-major.
     pub fn chain(&self, sequence: &[u8; 32]) -> ChainResult {
-        let steps = sequence.iter().chain(sequence.iter());
         match &self.data {
             KernelData::Reference => reference::chain(&self.mats, sequence),
-            KernelData::Wide(wide) if self.kernel == CpuKernel::Portable => {
-                let (mut a, mut next) = (portable::state(), portable::state());
-                portable::identity(&mut a);
-                for &index in steps {
-                    portable::step(&a, wide.matrix(index), &mut next);
-                    std::mem::swap(&mut a, &mut next);
-                }
-                let mut out = zero_matrix();
-                portable::from_layout(&a, &mut out[..]);
-                out
-            }
-            KernelData::Wide(wide) => {
-                let (mut a, mut next) = avx2::state_buffers();
-                avx2::identity(a.as_mut_slice());
-                for &index in steps {
-                    self.kernel
-                        .avx2_step(a.as_slice(), wide.matrix(index), next.as_mut_slice());
-                    std::mem::swap(&mut a, &mut next);
-                }
-                let mut out = zero_matrix();
-                avx2::from_layout(a.as_slice(), &mut out[..]);
-                out
-            }
-            KernelData::Vnni(corr) => {
-                let (mut a, mut next) = avx512::state_buffers();
-                avx512::identity(a.as_mut_slice());
-                for &index in steps {
-                    self.kernel.avx512_step(
-                        a.as_slice(),
-                        self.mats.matrix(index),
-                        corr.matrix(index),
-                        next.as_mut_slice(),
-                    );
-                    std::mem::swap(&mut a, &mut next);
-                }
-                let mut out = zero_matrix();
-                avx512::from_layout(a.as_slice(), &mut out[..]);
-                out
+            KernelData::Portable(wide) => portable::chain(wide, sequence),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY (this arm and the next two): a `KernelSeed` exists only for a kernel whose
+            // CPU features `ensure_supported` confirmed in `new`.
+            KernelData::Avx2(wide) => unsafe { avx2::chain(wide, sequence) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: see above.
+            KernelData::AvxVnni(corr) => unsafe { avxvnni::chain(&self.mats, corr, sequence) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: see above.
+            KernelData::Avx512Vnni(corr) => unsafe { avx512::chain(&self.mats, corr, sequence) },
+            #[cfg(not(target_arch = "x86_64"))]
+            KernelData::Avx2(_) | KernelData::AvxVnni(_) | KernelData::Avx512Vnni(_) => {
+                unreachable!("x86 kernels are never supported off x86-64")
             }
         }
     }
@@ -362,6 +313,7 @@ fn info_for(kernel: CpuKernel, threads: usize) -> BackendInfo {
                 "auto-vectorised safe Rust, int16 dot products with 16-bit wrapping accumulators"
             }
             CpuKernel::Avx2 => "AVX2 vpmaddwd on int16 pairs, 16x6 register-blocked tiles",
+            CpuKernel::AvxVnni => "AVX-VNNI vpdpbusd on ymm with +128 bias and row correction",
             CpuKernel::Avx512Vnni => "AVX-512 VNNI vpdpbusd with +128 bias and row correction",
         }
         .to_string(),

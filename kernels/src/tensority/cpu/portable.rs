@@ -180,6 +180,30 @@ pub fn step(a: &[Lanes], m: &[Lanes], out: &mut [Lanes]) {
     }
 }
 
+/// Runs one chain (identity, then 64 products) and returns the final state, row-major.
+pub fn chain(wide: &WideSet, sequence: &[u8; 32]) -> crate::tensority::ChainResult {
+    let (mut a, mut next) = (state(), state());
+    identity(&mut a);
+    for &index in sequence.iter().chain(sequence) {
+        step(&a, wide.matrix(index), &mut next);
+        std::mem::swap(&mut a, &mut next);
+    }
+    let mut out = crate::tensority::zero_matrix();
+    from_layout(&a, &mut out[..]);
+    out
+}
+
+/// One product on row-major int8 matrices through this kernel's layout (for conformance tests).
+pub fn product(a: &[u8], m: &[u8]) -> Vec<u8> {
+    let (mut a_l, mut m_l, mut o_l) = (state(), state(), state());
+    to_layout(a, &mut a_l);
+    widen(m, &mut m_l);
+    step(&a_l, &m_l, &mut o_l);
+    let mut out = vec![0u8; MATRIX_BYTES];
+    from_layout(&o_l, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
