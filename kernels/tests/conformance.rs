@@ -45,7 +45,7 @@ fn operand(rng: &mut Rng, family: u64) -> Vec<u8> {
         3 => {
             rng.fill(&mut m);
             for b in m.iter_mut() {
-                if rng.next_u64() % 4 == 0 {
+                if rng.next_u64().is_multiple_of(4) {
                     *b = 0x80;
                 }
             }

@@ -309,7 +309,10 @@ mod tests {
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-pub unsafe fn chain(wide: &super::portable::WideSet, sequence: &[u8; 32]) -> crate::tensority::ChainResult {
+pub unsafe fn chain(
+    wide: &super::portable::WideSet,
+    sequence: &[u8; 32],
+) -> crate::tensority::ChainResult {
     let (mut a, mut next) = state_buffers();
     identity(a.as_mut_slice());
     for &index in sequence.iter().chain(sequence) {
@@ -339,4 +342,3 @@ pub unsafe fn product(a: &[u8], m: &[u8]) -> Vec<u8> {
     from_layout(o_l.as_slice(), &mut out);
     out
 }
-

@@ -159,7 +159,14 @@ pub unsafe fn chain(
     for &index in sequence.iter().chain(sequence) {
         // SAFETY: the caller guarantees the CPU features; the buffers are 64 KiB and 64-byte
         // aligned, a matrix is 64 KiB and its corrections 256 values.
-        unsafe { step(a.as_slice(), mats.matrix(index), corr.matrix(index), next.as_mut_slice()) };
+        unsafe {
+            step(
+                a.as_slice(),
+                mats.matrix(index),
+                corr.matrix(index),
+                next.as_mut_slice(),
+            )
+        };
         std::mem::swap(&mut a, &mut next);
     }
     let mut out = crate::tensority::zero_matrix();

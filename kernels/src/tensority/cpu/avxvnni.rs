@@ -52,8 +52,7 @@ pub unsafe fn step(a: &[u8], m: &[u8], corr: &[i32], out: &mut [u8]) {
                 std::array::from_fn(|j| _mm256_set1_epi32(unsafe { *corr.add(c0 + j) }));
             let mut acc = [init; 2];
             // SAFETY: rows c0..c0+4 of a 256×256 matrix.
-            let m_rows: [*const u8; 4] =
-                std::array::from_fn(|j| unsafe { m.add((c0 + j) * SIDE) });
+            let m_rows: [*const u8; 4] = std::array::from_fn(|j| unsafe { m.add((c0 + j) * SIDE) });
             for q in 0..SIDE / 4 {
                 // SAFETY: q * 64 + 32 + 32 <= BLOCK_BYTES; aligned because a_blk is.
                 let av: [__m256i; 2] = std::array::from_fn(|i| unsafe {
@@ -78,7 +77,9 @@ pub unsafe fn step(a: &[u8], m: &[u8], corr: &[i32], out: &mut [u8]) {
                 let hi = _mm256_blend_epi16::<0xAA>(_mm256_srli_epi32::<16>(p01), p23);
                 let packed = _mm256_add_epi8(_mm256_add_epi8(lo, hi), bias);
                 // SAFETY: cq * 64 + i * 32 + 32 <= BLOCK_BYTES; aligned because o_blk is.
-                unsafe { _mm256_store_si256(o_blk.add(cq * BLOCK_ROWS * 4 + i * 32).cast(), packed) };
+                unsafe {
+                    _mm256_store_si256(o_blk.add(cq * BLOCK_ROWS * 4 + i * 32).cast(), packed)
+                };
             }
         }
     }
@@ -100,7 +101,14 @@ pub unsafe fn chain(
     for &index in sequence.iter().chain(sequence) {
         // SAFETY: the caller guarantees the CPU features; the buffers are 64 KiB and 64-byte
         // aligned, a matrix is 64 KiB and its corrections 256 values.
-        unsafe { step(a.as_slice(), mats.matrix(index), corr.matrix(index), next.as_mut_slice()) };
+        unsafe {
+            step(
+                a.as_slice(),
+                mats.matrix(index),
+                corr.matrix(index),
+                next.as_mut_slice(),
+            )
+        };
         std::mem::swap(&mut a, &mut next);
     }
     let mut out = crate::tensority::zero_matrix();

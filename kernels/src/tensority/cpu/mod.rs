@@ -1,12 +1,14 @@
 //! The CPU backend: runtime dispatch between SIMD kernels, work split across nonces on a rayon
 //! pool, and across the four chains when a single hash must be fast.
 //!
-//! Kernels, fastest first: `avx512-vnni` (x86-64 with AVX-512 F/BW/VNNI), `avx-vnni` (x86-64
+//! Kernels, fastest first: `amx` (Intel AMX-INT8 tiles, Linux; Sapphire Rapids and later),
+//! `avx512-vnni` (x86-64 with AVX-512 F/BW/VNNI), `avx-vnni` (x86-64
 //! with AVX-VNNI, e.g. Intel client cores without AVX-512), `avx2`, `portable` (safe
 //! auto-vectorised Rust; SSE2 on x86-64, NEON on aarch64), and `reference` (the scalar oracle).
 //! Every kernel keeps the chain state in its own layout for all 64 products and is checked bit
 //! for bit against the reference by the conformance suite.
 
+pub mod amx;
 pub mod avx2;
 pub mod avx512;
 pub mod avxvnni;
@@ -40,6 +42,8 @@ pub enum CpuKernel {
     AvxVnni,
     /// AVX-512 VNNI `vpdpbusd` on zmm.
     Avx512Vnni,
+    /// Intel AMX `tdpbssd` int8 tiles with an AVX-512 epilogue.
+    Amx,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -61,7 +65,8 @@ fn has(_feature: &str) -> bool {
 
 impl CpuKernel {
     /// Every kernel this build contains, fastest first.
-    pub const ALL: [CpuKernel; 5] = [
+    pub const ALL: [CpuKernel; 6] = [
+        CpuKernel::Amx,
         CpuKernel::Avx512Vnni,
         CpuKernel::AvxVnni,
         CpuKernel::Avx2,
@@ -69,7 +74,7 @@ impl CpuKernel {
         CpuKernel::Reference,
     ];
 
-    /// The kernel's name (`avx512-vnni`, `avx-vnni`, `avx2`, `portable`, `reference`).
+    /// The kernel's name (`amx`, `avx512-vnni`, `avx-vnni`, `avx2`, `portable`, `reference`).
     pub fn name(self) -> &'static str {
         match self {
             CpuKernel::Reference => "reference",
@@ -77,6 +82,7 @@ impl CpuKernel {
             CpuKernel::Avx2 => "avx2",
             CpuKernel::AvxVnni => "avx-vnni",
             CpuKernel::Avx512Vnni => "avx512-vnni",
+            CpuKernel::Amx => "amx",
         }
     }
 
@@ -87,17 +93,25 @@ impl CpuKernel {
             CpuKernel::Avx2 => &["avx2"],
             CpuKernel::AvxVnni => &["avx2", "avxvnni"],
             CpuKernel::Avx512Vnni => &["avx512f", "avx512bw", "avx512vnni"],
+            CpuKernel::Amx => &["amx-tile", "amx-int8", "avx512f", "avx512bw", "avx512vbmi"],
         }
     }
 
     /// Whether this CPU can run the kernel.
     pub fn is_supported(self) -> bool {
-        self.required_features().iter().all(|f| has(f))
+        match self {
+            // AMX also needs the OS to grant this process the tile state.
+            CpuKernel::Amx => amx::is_supported(),
+            _ => self.required_features().iter().all(|f| has(f)),
+        }
     }
 
     /// The fastest kernel this CPU supports.
     pub fn best() -> CpuKernel {
-        Self::ALL.into_iter().find(|k| k.is_supported()).unwrap_or(CpuKernel::Portable)
+        Self::ALL
+            .into_iter()
+            .find(|k| k.is_supported())
+            .unwrap_or(CpuKernel::Portable)
     }
 
     /// Parses a kernel name.
@@ -115,7 +129,10 @@ impl CpuKernel {
     /// If an operand is not 65,536 bytes long.
     pub fn product(self, a: &[u8], m: &[u8]) -> Result<Vec<u8>> {
         self.ensure_supported()?;
-        assert!(a.len() == MATRIX_BYTES && m.len() == MATRIX_BYTES, "64 KiB operands");
+        assert!(
+            a.len() == MATRIX_BYTES && m.len() == MATRIX_BYTES,
+            "64 KiB operands"
+        );
         Ok(match self {
             CpuKernel::Reference => {
                 let mut out = vec![0u8; MATRIX_BYTES];
@@ -123,16 +140,22 @@ impl CpuKernel {
                 out
             }
             CpuKernel::Portable => portable::product(a, m),
+            CpuKernel::Amx => amx::product(a, m),
             #[cfg(target_arch = "x86_64")]
-            // SAFETY (this arm and the next two): `ensure_supported` confirmed the kernel's
-            // CPU features above.
-            CpuKernel::Avx2 => unsafe { avx2::product(a, m) },
+            CpuKernel::Avx2 => {
+                // SAFETY: `ensure_supported` confirmed the kernel's CPU features above.
+                unsafe { avx2::product(a, m) }
+            }
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: see above.
-            CpuKernel::AvxVnni => unsafe { avxvnni::product(a, m) },
+            CpuKernel::AvxVnni => {
+                // SAFETY: `ensure_supported` confirmed the kernel's CPU features above.
+                unsafe { avxvnni::product(a, m) }
+            }
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: see above.
-            CpuKernel::Avx512Vnni => unsafe { avx512::product(a, m) },
+            CpuKernel::Avx512Vnni => {
+                // SAFETY: `ensure_supported` confirmed the kernel's CPU features above.
+                unsafe { avx512::product(a, m) }
+            }
             #[cfg(not(target_arch = "x86_64"))]
             CpuKernel::Avx2 | CpuKernel::AvxVnni | CpuKernel::Avx512Vnni => {
                 unreachable!("x86 kernels are never supported off x86-64")
@@ -159,6 +182,7 @@ fn cache<T: FromSeed>(cell: &'static OnceLock<SeedCache<T>>) -> &'static SeedCac
 
 static WIDE: OnceLock<SeedCache<portable::WideSet>> = OnceLock::new();
 static CORRECTIONS: OnceLock<SeedCache<vnni::Corrections>> = OnceLock::new();
+static AMX_TILES: OnceLock<SeedCache<amx::AmxMatrices>> = OnceLock::new();
 
 /// Seed data each kernel needs beyond the row-major matrices (shared through the caches).
 enum KernelData {
@@ -167,6 +191,7 @@ enum KernelData {
     Avx2(Arc<portable::WideSet>),
     AvxVnni(Arc<vnni::Corrections>),
     Avx512Vnni(Arc<vnni::Corrections>),
+    Amx(Arc<amx::AmxMatrices>),
 }
 
 /// A kernel with everything it needs for one seed; runs chains and whole hashes on the
@@ -191,6 +216,7 @@ impl KernelSeed {
             CpuKernel::Avx2 => KernelData::Avx2(cache(&WIDE).get(seed)),
             CpuKernel::AvxVnni => KernelData::AvxVnni(cache(&CORRECTIONS).get(seed)),
             CpuKernel::Avx512Vnni => KernelData::Avx512Vnni(cache(&CORRECTIONS).get(seed)),
+            CpuKernel::Amx => KernelData::Amx(cache(&AMX_TILES).get(seed)),
         };
         Ok(Self { kernel, mats, data })
     }
@@ -205,16 +231,23 @@ impl KernelSeed {
         match &self.data {
             KernelData::Reference => reference::chain(&self.mats, sequence),
             KernelData::Portable(wide) => portable::chain(wide, sequence),
+            KernelData::Amx(tiles) => amx::chain(&self.mats, tiles, sequence),
             #[cfg(target_arch = "x86_64")]
-            // SAFETY (this arm and the next two): a `KernelSeed` exists only for a kernel whose
-            // CPU features `ensure_supported` confirmed in `new`.
-            KernelData::Avx2(wide) => unsafe { avx2::chain(wide, sequence) },
+            KernelData::Avx2(wide) => {
+                // SAFETY: a `KernelSeed` exists only for a kernel whose CPU features
+                // `ensure_supported` confirmed in `new`.
+                unsafe { avx2::chain(wide, sequence) }
+            }
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: see above.
-            KernelData::AvxVnni(corr) => unsafe { avxvnni::chain(&self.mats, corr, sequence) },
+            KernelData::AvxVnni(corr) => {
+                // SAFETY: as above.
+                unsafe { avxvnni::chain(&self.mats, corr, sequence) }
+            }
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: see above.
-            KernelData::Avx512Vnni(corr) => unsafe { avx512::chain(&self.mats, corr, sequence) },
+            KernelData::Avx512Vnni(corr) => {
+                // SAFETY: as above.
+                unsafe { avx512::chain(&self.mats, corr, sequence) }
+            }
             #[cfg(not(target_arch = "x86_64"))]
             KernelData::Avx2(_) | KernelData::AvxVnni(_) | KernelData::Avx512Vnni(_) => {
                 unreachable!("x86 kernels are never supported off x86-64")
@@ -315,6 +348,7 @@ fn info_for(kernel: CpuKernel, threads: usize) -> BackendInfo {
             CpuKernel::Avx2 => "AVX2 vpmaddwd on int16 pairs, 16x6 register-blocked tiles",
             CpuKernel::AvxVnni => "AVX-VNNI vpdpbusd on ymm with +128 bias and row correction",
             CpuKernel::Avx512Vnni => "AVX-512 VNNI vpdpbusd with +128 bias and row correction",
+            CpuKernel::Amx => "Intel AMX tdpbssd int8 tiles, AVX-512 reduce8 epilogue",
         }
         .to_string(),
     }

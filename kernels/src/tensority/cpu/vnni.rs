@@ -61,7 +61,9 @@ pub struct Corrections {
 impl Corrections {
     /// Computes the corrections of every matrix in `mats`.
     pub fn build(mats: &MatrixSet) -> Self {
-        Self { values: corrections_of(mats.as_bytes()) }
+        Self {
+            values: corrections_of(mats.as_bytes()),
+        }
     }
 
     /// Corrections of one matrix (256 values).
@@ -86,7 +88,10 @@ pub fn corrections_of(m: &[u8]) -> Vec<i32> {
 
 /// A pair of 64 KiB aligned state buffers for one chain.
 pub fn state_buffers() -> (AlignedBytes, AlignedBytes) {
-    (AlignedBytes::zeroed(MATRIX_BYTES), AlignedBytes::zeroed(MATRIX_BYTES))
+    (
+        AlignedBytes::zeroed(MATRIX_BYTES),
+        AlignedBytes::zeroed(MATRIX_BYTES),
+    )
 }
 
 #[cfg(test)]
@@ -106,7 +111,10 @@ mod tests {
         assert_eq!(back, src);
         QuadLayout::<16>::identity(&mut layout);
         QuadLayout::<16>::from_layout(&layout, &mut back);
-        assert!(back.iter().enumerate().all(|(i, &b)| b == u8::from(i / 256 == i % 256)));
+        assert!(back
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == u8::from(i / 256 == i % 256)));
     }
 
     #[test]
