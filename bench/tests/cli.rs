@@ -28,7 +28,8 @@ fn hash_with_input(args: &[&str], input: &str) -> Output {
 fn vectors() -> Vec<(String, String, String)> {
     let dir = std::env::var("BYSTACK_VECTORS")
         .unwrap_or_else(|_| format!("{}/../../shared/vectors", env!("CARGO_MANIFEST_DIR")));
-    let text = std::fs::read_to_string(format!("{dir}/tensority.json")).expect("tensority.json");
+    let text = std::fs::read_to_string(format!("{dir}/tensority.json"))
+        .unwrap_or_else(|e| panic!("cannot read {dir}/tensority.json ({e}); set BYSTACK_VECTORS"));
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     json["tensority"]
         .as_array()
