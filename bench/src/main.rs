@@ -132,8 +132,14 @@ fn run(command: Command) -> anyhow::Result<()> {
             };
             if !json {
                 println!(
-                    "{:<18} {:>7} {:>12} {:>10} {:>12} {:>10}  repeats (H/s)",
-                    "backend", "threads", "H/s median", "GMAC/s", "seed build", "peak MiB"
+                    "{:<18} {:>7} {:>12} {:>10} {:>12} {:>12} {:>10}  repeats (H/s)",
+                    "backend",
+                    "threads",
+                    "H/s median",
+                    "GMAC/s",
+                    "1-hash time",
+                    "seed build",
+                    "peak MiB"
                 );
             }
             bystack_bench::tensority::run(&config, |r| print_result(r, json))
@@ -218,11 +224,12 @@ fn print_result(r: &TensorityResult, json: bool) {
         .map(|h| format!("{h:.2}"))
         .collect();
     println!(
-        "{:<18} {:>7} {:>12.2} {:>10.1} {:>10.1}ms {:>10.1}  {}",
+        "{:<18} {:>7} {:>12.2} {:>10.1} {:>10.1}ms {:>10.1}ms {:>10.1}  {}",
         r.backend,
         r.threads,
         r.hashes_per_second,
         r.gmac_per_second,
+        r.hash_latency_seconds * 1e3,
         r.seed_build_seconds * 1e3,
         r.peak_memory_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0),
         repeats.join(" ")

@@ -30,6 +30,9 @@ pub struct TensorityResult {
     pub repeats_hashes_per_second: Vec<f64>,
     /// Median multiply-accumulates per second (2^32 per hash).
     pub gmac_per_second: f64,
+    /// Median time of one `hash()` call (verification latency: the four chains spread over the
+    /// threads), seconds.
+    pub hash_latency_seconds: f64,
     /// Median time to prepare a fresh seed (matrix set plus kernel data), seconds.
     pub seed_build_seconds: f64,
     /// Every seed preparation time, seconds.
@@ -117,9 +120,15 @@ pub fn run(
                 drop(prepared);
             }
             let seed = fresh_seed(&mut seed_counter);
-            let _keep = backend.prepare(&seed)?;
-            // One warm-up hash so page faults and thread start-up stay out of the repeats.
-            _keep.hash(&[0; 32])?;
+            let prepared = backend.prepare(&seed)?;
+            // One warm-up hash so page faults and thread start-up stay out of the timings.
+            prepared.hash(&[0; 32])?;
+            let mut latencies = Vec::new();
+            for i in 0..config.repeats.max(1) {
+                let start = Instant::now();
+                prepared.hash(&[i as u8 + 1; 32])?;
+                latencies.push(start.elapsed().as_secs_f64());
+            }
             let mut rates = Vec::new();
             for repeat in 0..config.repeats.max(1) {
                 rates.push(measure_rate(
@@ -138,6 +147,7 @@ pub fn run(
                 hashes_per_second: hps,
                 repeats_hashes_per_second: rates,
                 gmac_per_second: hps * MACS_PER_HASH as f64 / 1e9,
+                hash_latency_seconds: crate::median(&latencies).unwrap_or(0.0),
                 seed_build_seconds: crate::median(&seed_build_samples).unwrap_or(0.0),
                 seed_build_samples,
                 peak_memory_bytes: crate::peak_memory_bytes(),

@@ -142,6 +142,7 @@ fn tensority_json_has_the_promised_fields() {
     assert_eq!(v["threads"], 1);
     assert!(v["hashes_per_second"].as_f64().unwrap() > 0.0);
     assert!(v["seed_build_seconds"].as_f64().unwrap() > 0.0);
+    assert!(v["hash_latency_seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(v["repeats_hashes_per_second"].as_array().unwrap().len(), 2);
     assert!(
         v["peak_memory_bytes"].as_u64().unwrap() >= 16 << 20,
