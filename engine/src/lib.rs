@@ -6,4 +6,6 @@
 //! The PoW formulas it needs (compact bits, retarget, header ID) already live in
 //! [`bystack_kernels::pow`]; this crate adds the chain context around them.
 
+pub mod consensus;
+
 pub use bystack_kernels::pow;
