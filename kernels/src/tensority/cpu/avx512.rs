@@ -148,30 +148,13 @@ unsafe fn peak_loop(iterations: u64) -> i32 {
 /// # Safety
 /// The CPU must support AVX-512 F, BW and VNNI.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub unsafe fn chain(
     mats: &crate::tensority::seed::MatrixSet,
     corr: &super::vnni::Corrections,
     sequence: &[u8; 32],
 ) -> crate::tensority::ChainResult {
-    let (mut a, mut next) = super::vnni::state_buffers();
-    Layout::identity(a.as_mut_slice());
-    for &index in sequence.iter().chain(sequence) {
-        // SAFETY: the caller guarantees the CPU features; the buffers are 64 KiB and 64-byte
-        // aligned, a matrix is 64 KiB and its corrections 256 values.
-        unsafe {
-            step(
-                a.as_slice(),
-                mats.matrix(index),
-                corr.matrix(index),
-                next.as_mut_slice(),
-            )
-        };
-        std::mem::swap(&mut a, &mut next);
-    }
-    let mut out = crate::tensority::zero_matrix();
-    Layout::from_layout(a.as_slice(), &mut out[..]);
-    out
+    // SAFETY: the caller guarantees the CPU features `step` needs.
+    unsafe { super::vnni::chain::<BLOCK_ROWS>(step, mats, corr, sequence) }
 }
 
 /// One product on row-major int8 matrices through this kernel's layout (for conformance tests).
@@ -180,12 +163,6 @@ pub unsafe fn chain(
 /// The CPU must support AVX-512 F, BW and VNNI.
 #[cfg(target_arch = "x86_64")]
 pub unsafe fn product(a: &[u8], m: &[u8]) -> Vec<u8> {
-    let (mut a_l, mut o_l) = super::vnni::state_buffers();
-    Layout::to_layout(a, a_l.as_mut_slice());
-    let corr = super::vnni::corrections_of(m);
-    // SAFETY: the caller guarantees the CPU features; sizes and alignment as in `chain`.
-    unsafe { step(a_l.as_slice(), m, &corr, o_l.as_mut_slice()) };
-    let mut out = vec![0u8; MATRIX_BYTES];
-    Layout::from_layout(o_l.as_slice(), &mut out);
-    out
+    // SAFETY: the caller guarantees the CPU features `step` needs.
+    unsafe { super::vnni::product::<BLOCK_ROWS>(step, a, m) }
 }

@@ -94,6 +94,56 @@ pub fn state_buffers() -> (AlignedBytes, AlignedBytes) {
     )
 }
 
+/// A kernel's product step: `out = layout(reduce8(A · Mᵀ))` given `a` in the layout, the seed
+/// matrix `m` row-major and its corrections. Unsafe because it needs CPU features.
+pub type StepFn = unsafe fn(a: &[u8], m: &[u8], corr: &[i32], out: &mut [u8]);
+
+/// Runs one chain with `step` working in `QuadLayout<BLOCK_ROWS>`: identity, then 64 products
+/// over `sequence` walked twice; returns the final state row-major.
+///
+/// # Safety
+/// The CPU must support every feature `step` needs.
+pub unsafe fn chain<const BLOCK_ROWS: usize>(
+    step: StepFn,
+    mats: &MatrixSet,
+    corr: &Corrections,
+    sequence: &[u8; 32],
+) -> crate::tensority::ChainResult {
+    let (mut a, mut next) = state_buffers();
+    QuadLayout::<BLOCK_ROWS>::identity(a.as_mut_slice());
+    for &index in sequence.iter().chain(sequence) {
+        // SAFETY: the caller guarantees the CPU features; the buffers are 64 KiB and 64-byte
+        // aligned, a matrix is 64 KiB and its corrections 256 values.
+        unsafe {
+            step(
+                a.as_slice(),
+                mats.matrix(index),
+                corr.matrix(index),
+                next.as_mut_slice(),
+            )
+        };
+        std::mem::swap(&mut a, &mut next);
+    }
+    let mut out = crate::tensority::zero_matrix();
+    QuadLayout::<BLOCK_ROWS>::from_layout(a.as_slice(), &mut out[..]);
+    out
+}
+
+/// One product on row-major int8 matrices through `step` and its layout (conformance tests).
+///
+/// # Safety
+/// The CPU must support every feature `step` needs.
+pub unsafe fn product<const BLOCK_ROWS: usize>(step: StepFn, a: &[u8], m: &[u8]) -> Vec<u8> {
+    let (mut a_l, mut o_l) = state_buffers();
+    QuadLayout::<BLOCK_ROWS>::to_layout(a, a_l.as_mut_slice());
+    let corr = corrections_of(m);
+    // SAFETY: the caller guarantees the CPU features; sizes and alignment as in `chain`.
+    unsafe { step(a_l.as_slice(), m, &corr, o_l.as_mut_slice()) };
+    let mut out = vec![0u8; MATRIX_BYTES];
+    QuadLayout::<BLOCK_ROWS>::from_layout(o_l.as_slice(), &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
