@@ -6,8 +6,7 @@
 
 use bystack_kernels::pow;
 
-/// A 32-byte hash (block ID, seed, entry ID), in the byte order SHA3 produces it.
-pub type Hash = [u8; 32];
+use crate::hash::Hash;
 
 /// Most gas a block may use.
 pub const MAX_BLOCK_GAS: u64 = 10_000_000;
@@ -41,12 +40,10 @@ pub const MEDIAN_TIME_BLOCKS: usize = 11;
 pub const COINBASE_ARBITRARY_SIZE_LIMIT: usize = 128;
 /// From this height an input that maps to no entry (zero input ID) makes a tx non-standard.
 pub const RULE_AA_HEIGHT: u64 = 142_500;
-/// The BTM asset ID: 32 × 0xff, a constant rather than a derived ID.
-pub const BTM_ASSET_ID: Hash = [0xff; 32];
 
 /// The PoW seed of blocks 1..=256: `SHA3-256(32 zero bytes)`.
 pub fn initial_seed() -> Hash {
-    bystack_kernels::tensority::sha3_256(&[0u8; 32])
+    Hash(bystack_kernels::tensority::sha3_256(&[0u8; 32]))
 }
 
 /// The block subsidy at `height`, in neu: the genesis amount at 0, then 412.5 BTM halving every
@@ -227,7 +224,7 @@ mod tests {
 
     #[test]
     fn seed_epochs_have_a_one_block_lag() {
-        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let (a, b) = (Hash([1u8; 32]), Hash([2u8; 32]));
         assert_eq!(next_seed(0, &a, &b), initial_seed());
         assert_eq!(next_seed(255, &a, &b), b);
         assert_eq!(next_seed(256, &a, &b), a);
@@ -242,7 +239,7 @@ mod tests {
             assert_eq!(seed_height(h), want, "height {h}");
         }
         assert_eq!(
-            bystack_kernels::hex::encode(&initial_seed()),
+            initial_seed().to_hex(),
             "9e6291970cb44dd94008c79bcaf9d86f18b4b49ba5b2a04781db7199ed3b9e4e"
         );
     }
@@ -260,7 +257,11 @@ mod tests {
     #[test]
     fn devnet_target_is_two_to_the_250() {
         let target = pow::compact_to_big(DEVNET_BITS);
-        assert_eq!(target, num_bigint::BigInt::from(1u8) << 250usize);
+        // 2^250 in decimal.
+        assert_eq!(
+            target.to_string(),
+            "1809251394333065553493296640760748560207343510400633813116524750123642650624"
+        );
         assert_eq!(pow::big_to_compact(&target), DEVNET_BITS);
         assert_eq!(Network::from_name("devnet"), Some(Network::Devnet));
         assert_eq!(Network::Mainnet.params().bech32_hrp, "bm");

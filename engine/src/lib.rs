@@ -5,7 +5,26 @@
 //! It depends on `bystack-kernels` for the proof of work and never on the node or the miner.
 //! The PoW formulas it needs (compact bits, retarget, header ID) already live in
 //! [`bystack_kernels::pow`]; this crate adds the chain context around them.
+//!
+//! Modules so far: [`consensus`] (constants, networks, subsidy, retarget/seed/median-time
+//! rules), [`encoding`] (varints, varstrs, extensible strings), [`block`] and [`tx`]
+//! (the wire formats), [`entries`] (entry IDs, `MapTx`, asset IDs, sighashes, block hash) and
+//! [`merkle`] (transaction and status roots).
+//!
+//! Feature flags: none.
 
+pub mod block;
 pub mod consensus;
+pub mod encoding;
+pub mod entries;
+pub mod hash;
+pub mod merkle;
+pub mod tx;
+
+pub use block::{Block, BlockHeader};
+pub use encoding::{DecodeError, EncodeError, Reader};
+pub use entries::{map_tx, EntryType, MappedTx};
+pub use hash::{AssetId, Hash, BTM_ASSET_ID};
+pub use tx::{Transaction, TxData, TxInput, TxOutput};
 
 pub use bystack_kernels::pow;
