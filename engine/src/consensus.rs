@@ -195,7 +195,8 @@ impl Network {
                 default_p2p_port: 46659,
                 // 2026-11-28T00:00:00Z.
                 genesis_timestamp: 1_795_824_000,
-                genesis_nonce: 0,
+                // Mined once against the initial seed; checked by a test in `genesis`.
+                genesis_nonce: 144,
                 genesis_bits: DEVNET_BITS,
             },
         }

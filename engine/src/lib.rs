@@ -17,6 +17,7 @@ pub mod block;
 pub mod consensus;
 pub mod encoding;
 pub mod entries;
+pub mod genesis;
 pub mod hash;
 pub mod merkle;
 pub mod tx;

@@ -1,0 +1,51 @@
+//! The genesis builders against Bytom's real genesis blocks (../shared/vectors/chain.json).
+
+mod common;
+
+use bystack_engine::consensus::{initial_seed, Network};
+use bystack_engine::genesis::genesis_block;
+
+#[test]
+fn built_genesis_blocks_equal_bytoms_byte_for_byte() {
+    let vectors = common::load("chain.json");
+    for (name, network) in [
+        ("mainnet", Network::Mainnet),
+        ("testnet", Network::Testnet),
+        ("solonet", Network::Solonet),
+    ] {
+        let v = &vectors["genesis"][name];
+        let block = genesis_block(network);
+        assert_eq!(
+            block.to_hex().unwrap(),
+            v["block_hex"].as_str().unwrap(),
+            "{name} block"
+        );
+        assert_eq!(
+            block.header.to_hex().unwrap(),
+            v["header_hex"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            block.hash().to_hex(),
+            v["hash"].as_str().unwrap(),
+            "{name} hash"
+        );
+        assert_eq!(block.header.bits, v["bits"].as_u64().unwrap());
+        // The PoW flag of the vectors, recomputed with the reference Tensority.
+        let pow = bystack_kernels::tensority(block.hash().as_bytes(), initial_seed().as_bytes());
+        assert_eq!(
+            bystack_kernels::pow::meets_bits(&pow, block.header.bits),
+            v["pow_valid_with_initial_seed"].as_bool().unwrap(),
+            "{name} pow"
+        );
+    }
+}
+
+#[test]
+fn devnet_genesis_is_distinct_and_round_trips() {
+    let block = genesis_block(Network::Devnet);
+    let mainnet = genesis_block(Network::Mainnet);
+    assert_ne!(block.hash(), mainnet.hash());
+    let bytes = block.encode().unwrap();
+    assert_eq!(bystack_engine::Block::decode(&bytes).unwrap(), block);
+}
