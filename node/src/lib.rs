@@ -2,6 +2,10 @@
 //! keep a mempool, build block templates, serve Bytom's `get-work`/`submit-work` HTTP API and a
 //! BTM stratum server, and relay and sync blocks over libp2p. Its binary is `bystack-node`.
 //!
-//! Consensus comes from `bystack-engine`, proof of work from `bystack-kernels`.
+//! Today: [`decode`], the `bystack-node decode` command that turns serialized Bytom data into
+//! JSON with every computed ID. Consensus comes from `bystack-engine`, proof of work from
+//! `bystack-kernels`. Feature flags: none.
+
+pub mod decode;
 
 pub use bystack_engine as engine;
