@@ -49,3 +49,24 @@ fn devnet_genesis_is_distinct_and_round_trips() {
     let bytes = block.encode().unwrap();
     assert_eq!(bystack_engine::Block::decode(&bytes).unwrap(), block);
 }
+
+#[test]
+fn subsidy_samples_and_constants() {
+    let vectors = common::load("chain.json");
+    let c = &vectors["constants"];
+    let samples = c["block_subsidy_samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 7);
+    for s in samples {
+        let height = s["height"].as_u64().unwrap();
+        assert_eq!(
+            bystack_engine::consensus::block_subsidy(height),
+            s["subsidy"].as_u64().unwrap(),
+            "height {height}"
+        );
+    }
+    assert_eq!(initial_seed().to_hex(), c["initial_seed"].as_str().unwrap());
+    assert_eq!(
+        bystack_engine::BTM_ASSET_ID.to_hex(),
+        c["btm_asset_id"].as_str().unwrap()
+    );
+}

@@ -257,6 +257,13 @@ proptest! {
         }
     }
 
+}
+
+// The robustness properties run many more cases: they are what a fuzzer checks, bounded in time
+// so CI runs them on every change (the cargo-fuzz targets in fuzz/ explore further).
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
     #[test]
     fn mutated_encodings_never_panic(b in block(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
         let mut raw = b.encode().unwrap();
