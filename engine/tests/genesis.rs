@@ -70,3 +70,23 @@ fn subsidy_samples_and_constants() {
         c["btm_asset_id"].as_str().unwrap()
     );
 }
+
+#[test]
+fn next_bits_follows_the_retarget_vectors() {
+    let vectors = common::load("tensority.json");
+    let cases = vectors["difficulty"]["calc_next_required_difficulty"].as_array().unwrap();
+    assert_eq!(cases.len(), 24);
+    for case in cases {
+        let u = |k: &str| case[k].as_u64().unwrap();
+        assert_eq!(
+            bystack_engine::consensus::next_bits(
+                u("last_height"),
+                u("last_timestamp"),
+                u("last_bits"),
+                u("compare_timestamp")
+            ),
+            u("want_bits"),
+            "{case}"
+        );
+    }
+}
