@@ -1,8 +1,9 @@
-//! bystack-bench: reproducible benchmarks of the kernels (and later the engine and node), plus
-//! `hash`, a line-oriented tool that checks any backend against outside vectors.
+//! bystack-bench: reproducible benchmarks of the kernels and the engine (and later the node),
+//! plus `hash`, a line-oriented tool that checks any backend against outside vectors.
 //!
 //! Figures are medians over repeats, with inputs prepared outside the timed loop.
 
+pub mod decode;
 pub mod hashcmd;
 pub mod peak;
 pub mod tensority;

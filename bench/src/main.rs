@@ -4,6 +4,7 @@ use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use bystack_bench::decode::{self, DecodeConfig, DecodeResult};
 use bystack_bench::tensority::{TensorityConfig, TensorityResult};
 use bystack_kernels::list_backends;
 use clap::{Parser, Subcommand};
@@ -61,6 +62,25 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
         /// Print one JSON object per thread count.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measures block decoding with every ID (tx entries, block hash, merkle root) per block
+    /// size, on deterministic generated blocks.
+    Decode {
+        /// Block sizes in transactions (coinbase included), comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 100, 1000])]
+        txs: Vec<usize>,
+        /// Seconds per repeat.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Repeats per block size (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Quick run for CI: sizes 1 and 10, 0.05 s, one repeat (overrides the other options).
+        #[arg(long)]
+        smoke: bool,
+        /// Print one JSON object per block size instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -179,6 +199,38 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Decode {
+            txs,
+            seconds,
+            repeats,
+            smoke,
+            json,
+        } => {
+            let config = if smoke {
+                DecodeConfig {
+                    txs: vec![1, 10],
+                    seconds: 0.05,
+                    repeats: 1,
+                    seed: decode::DEFAULT_SEED,
+                }
+            } else {
+                DecodeConfig {
+                    txs,
+                    seconds,
+                    repeats,
+                    seed: decode::DEFAULT_SEED,
+                }
+            };
+            config.validate()?;
+            if !json {
+                println!(
+                    "{:>8} {:>10} {:>12} {:>12} {:>10} {:>12}  repeats (blocks/s)",
+                    "txs", "bytes", "blocks/s", "tx/s", "MiB/s", "block time"
+                );
+            }
+            decode::run(&config, |r| print_decode_result(r, json)).context("decode benchmark")?;
+            Ok(())
+        }
         Command::List => {
             for b in list_backends() {
                 println!(
@@ -232,6 +284,31 @@ fn print_result(r: &TensorityResult, json: bool) {
         r.hash_latency_seconds * 1e3,
         r.seed_build_seconds * 1e3,
         r.peak_memory_bytes.unwrap_or(0) as f64 / (1024.0 * 1024.0),
+        repeats.join(" ")
+    );
+}
+
+fn print_decode_result(r: &DecodeResult, json: bool) {
+    if json {
+        match serde_json::to_string(r) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("error: cannot serialise result: {e}"),
+        }
+        return;
+    }
+    let repeats: Vec<String> = r
+        .repeats_blocks_per_second
+        .iter()
+        .map(|b| format!("{b:.1}"))
+        .collect();
+    println!(
+        "{:>8} {:>10} {:>12.1} {:>12.0} {:>10.1} {:>10.1}us  {}",
+        r.txs_per_block,
+        r.block_bytes,
+        r.blocks_per_second,
+        r.tx_per_second,
+        r.mib_per_second,
+        r.block_latency_us,
         repeats.join(" ")
     );
 }

@@ -74,7 +74,9 @@ fn subsidy_samples_and_constants() {
 #[test]
 fn next_bits_follows_the_retarget_vectors() {
     let vectors = common::load("tensority.json");
-    let cases = vectors["difficulty"]["calc_next_required_difficulty"].as_array().unwrap();
+    let cases = vectors["difficulty"]["calc_next_required_difficulty"]
+        .as_array()
+        .unwrap();
     assert_eq!(cases.len(), 24);
     for case in cases {
         let u = |k: &str| case[k].as_u64().unwrap();
