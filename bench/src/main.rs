@@ -262,13 +262,17 @@ fn default_threads(threads: Vec<usize>) -> Vec<usize> {
     }
 }
 
+/// Prints one result as a JSON line.
+fn print_json_line(r: &impl serde::Serialize) {
+    match serde_json::to_string(r) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("error: cannot serialise result: {e}"),
+    }
+}
+
 fn print_result(r: &TensorityResult, json: bool) {
     if json {
-        match serde_json::to_string(r) {
-            Ok(line) => println!("{line}"),
-            Err(e) => eprintln!("error: cannot serialise result: {e}"),
-        }
-        return;
+        return print_json_line(r);
     }
     let repeats: Vec<String> = r
         .repeats_hashes_per_second
@@ -290,11 +294,7 @@ fn print_result(r: &TensorityResult, json: bool) {
 
 fn print_decode_result(r: &DecodeResult, json: bool) {
     if json {
-        match serde_json::to_string(r) {
-            Ok(line) => println!("{line}"),
-            Err(e) => eprintln!("error: cannot serialise result: {e}"),
-        }
-        return;
+        return print_json_line(r);
     }
     let repeats: Vec<String> = r
         .repeats_blocks_per_second
