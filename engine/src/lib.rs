@@ -8,19 +8,23 @@
 //!
 //! Modules so far: [`consensus`] (constants, networks, subsidy, retarget/seed/median-time
 //! rules), [`encoding`] (varints, varstrs, extensible strings), [`block`] and [`tx`]
-//! (the wire formats), [`entries`] (entry IDs, `MapTx`, asset IDs, sighashes, block hash) and
-//! [`merkle`] (transaction and status roots).
+//! (the wire formats), [`entries`] (entry IDs, `MapTx`, asset IDs, sighashes, block hash),
+//! [`merkle`] (transaction and status roots), [`genesis`] (every network's genesis block),
+//! [`vm`] (the Bytom VM: every opcode, gas, CHECKPREDICATE, standard programs) and [`ed25519`]
+//! (verification with exactly Bytom's ref10 acceptance rule).
 //!
 //! Feature flags: none.
 
 pub mod block;
 pub mod consensus;
+pub mod ed25519;
 pub mod encoding;
 pub mod entries;
 pub mod genesis;
 pub mod hash;
 pub mod merkle;
 pub mod tx;
+pub mod vm;
 
 pub use block::{Block, BlockHeader};
 pub use encoding::{DecodeError, EncodeError, Reader};
