@@ -11,7 +11,8 @@
 //! (the wire formats), [`entries`] (entry IDs, `MapTx`, asset IDs, sighashes, block hash),
 //! [`merkle`] (transaction and status roots), [`genesis`] (every network's genesis block),
 //! [`vm`] (the Bytom VM: every opcode, gas, CHECKPREDICATE, standard programs) and [`ed25519`]
-//! (verification with exactly Bytom's ref10 acceptance rule).
+//! (verification with exactly Bytom's ref10 acceptance rule) and [`validation`] (staged
+//! transaction and block validation, the UTXO view).
 //!
 //! Feature flags: none.
 
@@ -24,6 +25,7 @@ pub mod genesis;
 pub mod hash;
 pub mod merkle;
 pub mod tx;
+pub mod validation;
 pub mod vm;
 
 pub use block::{Block, BlockHeader};
