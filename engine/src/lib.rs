@@ -11,19 +11,24 @@
 //! (the wire formats), [`entries`] (entry IDs, `MapTx`, asset IDs, sighashes, block hash),
 //! [`merkle`] (transaction and status roots), [`genesis`] (every network's genesis block),
 //! [`vm`] (the Bytom VM: every opcode, gas, CHECKPREDICATE, standard programs) and [`ed25519`]
-//! (verification with exactly Bytom's ref10 acceptance rule) and [`validation`] (staged
-//! transaction and block validation, the UTXO view).
+//! (verification with exactly Bytom's ref10 acceptance rule), [`validation`] (staged
+//! transaction and block validation, the UTXO view) and [`pswv`] (parallel sliding-window
+//! validation, with the sequential oracle it must agree with).
+//! [`devnet`] holds test tooling: a deterministic wallet and a chain generator with
+//! adversarial injections.
 //!
 //! Feature flags: none.
 
 pub mod block;
 pub mod consensus;
+pub mod devnet;
 pub mod ed25519;
 pub mod encoding;
 pub mod entries;
 pub mod genesis;
 pub mod hash;
 pub mod merkle;
+pub mod pswv;
 pub mod tx;
 pub mod validation;
 pub mod vm;

@@ -1,0 +1,79 @@
+//! PSWV, parallel sliding-window validation (design: `shared/spec/pswv.md`): validates a
+//! window of linked blocks with the work regrouped for parallelism, and gives **exactly** the
+//! decision of the sequential validator (same first invalid block, same error, same UTXO
+//! writes, same transaction statuses), committing the valid prefix in one write batch.
+//!
+//! * [`sequential::validate_and_apply`]: the oracle, as Bytom does it: per block
+//!   [`validate_block`](crate::validation::validate_block), then the UTXO view, one batch per
+//!   block.
+//! * [`validate_window`] / [`validate_and_commit`]: the stages of the design. Stage 0
+//!   ([`ChainContext`], sequential) derives every block's
+//!   [`ParentInfo`](crate::validation::ParentInfo) and runs the cheap
+//!   header checks; stage 1 (the proof of work of every block) and stages 2–3 (every
+//!   transaction of the window through [`validate_tx`](crate::validation::validate_tx), then
+//!   the per-block reductions) run in parallel with rayon; stage 4 folds UTXO events grouped
+//!   by output ID; stage 5 returns one batch of
+//!   [`UtxoWrite`](crate::validation::UtxoWrite)s for the valid prefix.
+//! * [`Overlay`]: a window's delta over a base store, so window k+1 validates before
+//!   window k's batch lands.
+//!
+//! Both paths share the rule code of [`crate::validation`]; the per-block reductions that
+//! `validation` keeps private are mirrored in `body.rs` (see there).
+
+mod body;
+mod context;
+mod overlay;
+pub mod sequential;
+mod utxo_fold;
+mod window;
+
+pub use context::ChainContext;
+pub use overlay::Overlay;
+pub use window::{validate_and_commit, validate_window, WindowResult};
+
+use crate::validation::{BlockError, UtxoError};
+
+/// Why a block of a window is rejected: by block validation, or when its spent outputs are
+/// checked against the UTXO set (connect time in Bytom).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    /// [`validate_block`](crate::validation::validate_block) failed.
+    #[error("block validation: {0}")]
+    Block(#[from] BlockError),
+    /// Applying the block to the UTXO set failed (or the store failed).
+    #[error("utxo: {0}")]
+    Utxo(#[from] UtxoError),
+    /// The retarget rule needs the timestamp of an ancestor the [`ChainContext`] lacks.
+    #[error("missing the timestamp of ancestor at height {height} for the retarget rule")]
+    MissingAncestor {
+        /// The ancestor's height.
+        height: u64,
+    },
+}
+
+/// The first invalid block of a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowFailure {
+    /// Its index in the window.
+    pub index: usize,
+    /// Why.
+    pub error: WindowError,
+}
+
+/// The decision on a window, the same for both paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowOutcome {
+    /// `status_fail` of every transaction of every accepted block (the valid prefix).
+    pub statuses: Vec<Vec<bool>>,
+    /// The first invalid block, if any; the blocks before it are accepted.
+    pub failure: Option<WindowFailure>,
+    /// The context after the last accepted block: what the next window starts from.
+    pub next: ChainContext,
+}
+
+impl WindowOutcome {
+    /// How many blocks were accepted.
+    pub fn accepted(&self) -> usize {
+        self.statuses.len()
+    }
+}

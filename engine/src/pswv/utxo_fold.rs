@@ -1,0 +1,251 @@
+//! Stage 4, UTXO resolution: every spend and every created output of the window becomes an
+//! event at position (block, tx, phase, slot) — phase 0 spends, phase 1 creates, the order
+//! of `UtxoView::apply_transaction` — the events are grouped by output ID, and each ID's
+//! events are folded in order with the sequential rules and the block-boundary rule.
+//!
+//! MIRROR: which spends and outputs a transaction touches (`spent_asset`, `created_outputs`:
+//! status-fail transactions keep only BTM, retirements create nothing) and the three spend
+//! checks replicate `validation/utxo.rs`, whose helpers are private.
+
+use rayon::prelude::*;
+
+use crate::block::Block;
+use crate::consensus::COINBASE_PENDING_BLOCK_NUMBER;
+use crate::entries::{EntryType, InputEntry};
+use crate::hash::{Hash, BTM_ASSET_ID};
+use crate::tx::Transaction;
+use crate::validation::{UtxoEntry, UtxoError, UtxoResult, UtxoStore, UtxoWrite};
+
+/// Where an event happens, ordered as the sequential apply meets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Position {
+    pub block: usize,
+    pub tx: usize,
+    /// 0 = spend, 1 = create.
+    pub phase: u8,
+    pub slot: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    /// A spend by a block at this height.
+    Spend { height: u64 },
+    /// A new unspent entry.
+    Create(UtxoEntry),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Event {
+    id: Hash,
+    pos: Position,
+    action: Action,
+}
+
+/// The events of the window, grouped by output ID, each group in position order.
+#[derive(Debug)]
+pub(super) struct Events {
+    events: Vec<Event>,
+    /// Start of each ID's run in `events`, plus `events.len()`.
+    runs: Vec<usize>,
+}
+
+/// The asset a spent output holds, by output ID (`utxo.rs`'s `spent_asset`).
+fn spent_asset(tx: &Transaction, id: &Hash) -> Option<Hash> {
+    tx.mapped.inputs.iter().find_map(|e| match *e {
+        InputEntry::Spend {
+            spent_output_id,
+            asset_id,
+            ..
+        } if spent_output_id == *id => Some(asset_id),
+        _ => None,
+    })
+}
+
+/// The outputs (not retirements) a transaction creates, with their asset (`utxo.rs`'s
+/// `created_outputs`).
+fn created_outputs(tx: &Transaction) -> impl Iterator<Item = (Hash, Hash)> + '_ {
+    tx.mapped
+        .results
+        .iter()
+        .zip(&tx.data.outputs)
+        .filter(|(r, _)| r.kind == EntryType::Output)
+        .map(|(r, out)| {
+            let asset = if out.asset_version == 1 {
+                out.asset_id
+            } else {
+                Hash::ZERO
+            };
+            (r.id, asset)
+        })
+}
+
+fn block_events(index: usize, block: &Block, status_fail: &[bool]) -> Vec<Event> {
+    let height = block.header.height;
+    let first = block.transactions.first().map(Transaction::id);
+    let mut events = Vec::new();
+    for (t, (tx, &fail)) in block.transactions.iter().zip(status_fail).enumerate() {
+        for (slot, id) in tx.mapped.spent_output_ids.iter().enumerate() {
+            if fail && spent_asset(tx, id) != Some(BTM_ASSET_ID) {
+                continue;
+            }
+            events.push(Event {
+                id: *id,
+                pos: Position {
+                    block: index,
+                    tx: t,
+                    phase: 0,
+                    slot,
+                },
+                action: Action::Spend { height },
+            });
+        }
+        let is_coinbase = first == Some(tx.id());
+        for (slot, (id, asset)) in created_outputs(tx).enumerate() {
+            if fail && asset != BTM_ASSET_ID {
+                continue;
+            }
+            events.push(Event {
+                id,
+                pos: Position {
+                    block: index,
+                    tx: t,
+                    phase: 1,
+                    slot,
+                },
+                action: Action::Create(UtxoEntry {
+                    is_coinbase,
+                    block_height: height,
+                    spent: false,
+                }),
+            });
+        }
+    }
+    events
+}
+
+impl Events {
+    /// The events of `blocks` (with their statuses), grouped by output ID.
+    pub fn collect(blocks: &[Block], statuses: &[Vec<bool>]) -> Events {
+        let mut events: Vec<Event> = blocks
+            .par_iter()
+            .zip(statuses)
+            .enumerate()
+            .flat_map_iter(|(i, (block, status))| block_events(i, block, status))
+            .collect();
+        events.par_sort_unstable_by_key(|e| (e.id, e.pos));
+        let mut runs: Vec<usize> = (0..events.len())
+            .filter(|&i| i == 0 || events[i].id != events[i - 1].id)
+            .collect();
+        runs.push(events.len());
+        Events { events, runs }
+    }
+
+    /// Folds every ID over the blocks before `cutoff`, in parallel.
+    ///
+    /// Returns the first failure (position and the sequential path's error) and the writes
+    /// of the blocks before `cutoff`; the writes are only meaningful when there is no
+    /// failure.
+    ///
+    /// # Errors
+    /// [`UtxoError::Store`] from `base`.
+    #[allow(clippy::type_complexity)]
+    pub fn fold<S: UtxoStore + Sync + ?Sized>(
+        &self,
+        base: &S,
+        cutoff: usize,
+    ) -> UtxoResult<(Option<(Position, UtxoError)>, Vec<UtxoWrite>)> {
+        let folded: Vec<Folded> = self
+            .runs
+            .par_windows(2)
+            .map(|w| fold_id(&self.events[w[0]..w[1]], base, cutoff))
+            .collect::<UtxoResult<_>>()?;
+        let failure = folded
+            .iter()
+            .filter_map(|f| f.failure.clone())
+            .min_by_key(|(pos, _)| *pos);
+        let writes = folded.into_iter().filter_map(|f| f.write).collect();
+        Ok((failure, writes))
+    }
+}
+
+#[derive(Debug)]
+struct Folded {
+    failure: Option<(Position, UtxoError)>,
+    write: Option<UtxoWrite>,
+}
+
+/// What the per-block commit does to an entry: a spent non-coinbase entry is deleted, a
+/// spent coinbase entry stays, marked spent (Bytom's storage quirk).
+fn block_boundary(state: &mut Option<UtxoEntry>) {
+    if state.is_some_and(|e| e.spent && !e.is_coinbase) {
+        *state = None;
+    }
+}
+
+/// `apply_transaction`'s checks on one spent output.
+fn spend(state: &mut Option<UtxoEntry>, id: Hash, height: u64) -> UtxoResult<()> {
+    let entry = state.as_mut().ok_or(UtxoError::NotFound { id })?;
+    if entry.spent {
+        return Err(UtxoError::AlreadySpent { id });
+    }
+    if entry.is_coinbase
+        && entry
+            .block_height
+            .saturating_add(COINBASE_PENDING_BLOCK_NUMBER)
+            > height
+    {
+        return Err(UtxoError::CoinbaseNotMature {
+            id,
+            created: entry.block_height,
+            height,
+        });
+    }
+    entry.spent = true;
+    Ok(())
+}
+
+fn fold_id<S: UtxoStore + ?Sized>(run: &[Event], base: &S, cutoff: usize) -> UtxoResult<Folded> {
+    let live = run.partition_point(|e| e.pos.block < cutoff);
+    let run = &run[..live];
+    let Some(first) = run.first() else {
+        return Ok(Folded {
+            failure: None,
+            write: None,
+        });
+    };
+    let id = first.id;
+    // Only an ID whose first event is a spend needs the base state to fold.
+    let spend_first = matches!(first.action, Action::Spend { .. });
+    let stored = if spend_first { base.get(&id)? } else { None };
+    let mut state = stored;
+    let mut block = first.pos.block;
+    for event in run {
+        if event.pos.block != block {
+            block_boundary(&mut state);
+            block = event.pos.block;
+        }
+        match event.action {
+            Action::Spend { height } => {
+                if let Err(error) = spend(&mut state, id, height) {
+                    return Ok(Folded {
+                        failure: Some((event.pos, error)),
+                        write: None,
+                    });
+                }
+            }
+            Action::Create(entry) => state = Some(entry),
+        }
+    }
+    block_boundary(&mut state);
+    let write = match state {
+        Some(entry) if !(spend_first && stored == Some(entry)) => Some(UtxoWrite::Put(id, entry)),
+        Some(_) => None,
+        None if spend_first => Some(UtxoWrite::Delete(id)),
+        // Created and gone inside the window: a write only if the base held the same ID.
+        None => base.get(&id)?.map(|_| UtxoWrite::Delete(id)),
+    };
+    Ok(Folded {
+        failure: None,
+        write,
+    })
+}
