@@ -28,7 +28,7 @@ pub use chaingen::{
     Injected, Injection,
 };
 pub use headers::HeaderChain;
-pub use sequential::{validate_sequentially, SequentialError, SequentialOutcome};
+pub use sequential::{genesis_store, validate_sequentially, SequentialError, SequentialOutcome};
 pub use wallet::{
     Owner, Utxo, Wallet, Witness, GAS_SLACK, VM_GAS_P2WPKH, VM_GAS_P2WSH, WALLET_KEYS,
     WALLET_MULTISIGS,

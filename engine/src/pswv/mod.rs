@@ -17,10 +17,10 @@
 //! * [`Overlay`]: a window's delta over a base store, so window k+1 validates before
 //!   window k's batch lands.
 //!
-//! Both paths share the rule code of [`crate::validation`]; the per-block reductions that
-//! `validation` keeps private are mirrored in `body.rs` (see there).
+//! Both paths share the rule code of [`crate::validation`]: the transaction checks, the
+//! per-block body reductions ([`reduce_block_body`](crate::validation::reduce_block_body)) and
+//! the per-spend UTXO checks; PSWV only changes the order and grouping of the work.
 
-mod body;
 mod context;
 mod overlay;
 pub mod sequential;

@@ -3,17 +3,16 @@
 //! of `UtxoView::apply_transaction` — the events are grouped by output ID, and each ID's
 //! events are folded in order with the sequential rules and the block-boundary rule.
 //!
-//! MIRROR: which spends and outputs a transaction touches (`spent_asset`, `created_outputs`:
-//! status-fail transactions keep only BTM, retirements create nothing) and the three spend
-//! checks replicate `validation/utxo.rs`, whose helpers are private.
+//! Which spends and outputs a transaction touches (status-fail transactions keep only BTM,
+//! retirements create nothing) and the checks on a spend come from `validation/utxo.rs`, so
+//! the two paths share one copy of each rule.
 
 use rayon::prelude::*;
 
 use crate::block::Block;
-use crate::consensus::COINBASE_PENDING_BLOCK_NUMBER;
-use crate::entries::{EntryType, InputEntry};
 use crate::hash::{Hash, BTM_ASSET_ID};
 use crate::tx::Transaction;
+use crate::validation::utxo::{created_outputs, spend_entry, spent_asset};
 use crate::validation::{UtxoEntry, UtxoError, UtxoResult, UtxoStore, UtxoWrite};
 
 /// Where an event happens, ordered as the sequential apply meets it.
@@ -49,36 +48,7 @@ pub(super) struct Events {
     runs: Vec<usize>,
 }
 
-/// The asset a spent output holds, by output ID (`utxo.rs`'s `spent_asset`).
-fn spent_asset(tx: &Transaction, id: &Hash) -> Option<Hash> {
-    tx.mapped.inputs.iter().find_map(|e| match *e {
-        InputEntry::Spend {
-            spent_output_id,
-            asset_id,
-            ..
-        } if spent_output_id == *id => Some(asset_id),
-        _ => None,
-    })
-}
-
-/// The outputs (not retirements) a transaction creates, with their asset (`utxo.rs`'s
-/// `created_outputs`).
-fn created_outputs(tx: &Transaction) -> impl Iterator<Item = (Hash, Hash)> + '_ {
-    tx.mapped
-        .results
-        .iter()
-        .zip(&tx.data.outputs)
-        .filter(|(r, _)| r.kind == EntryType::Output)
-        .map(|(r, out)| {
-            let asset = if out.asset_version == 1 {
-                out.asset_id
-            } else {
-                Hash::ZERO
-            };
-            (r.id, asset)
-        })
-}
-
+/// The UTXO events of one block: spends (phase 0) then creates (phase 1) per transaction.
 fn block_events(index: usize, block: &Block, status_fail: &[bool]) -> Vec<Event> {
     let height = block.header.height;
     let first = block.transactions.first().map(Transaction::id);
@@ -182,28 +152,6 @@ fn block_boundary(state: &mut Option<UtxoEntry>) {
     }
 }
 
-/// `apply_transaction`'s checks on one spent output.
-fn spend(state: &mut Option<UtxoEntry>, id: Hash, height: u64) -> UtxoResult<()> {
-    let entry = state.as_mut().ok_or(UtxoError::NotFound { id })?;
-    if entry.spent {
-        return Err(UtxoError::AlreadySpent { id });
-    }
-    if entry.is_coinbase
-        && entry
-            .block_height
-            .saturating_add(COINBASE_PENDING_BLOCK_NUMBER)
-            > height
-    {
-        return Err(UtxoError::CoinbaseNotMature {
-            id,
-            created: entry.block_height,
-            height,
-        });
-    }
-    entry.spent = true;
-    Ok(())
-}
-
 fn fold_id<S: UtxoStore + ?Sized>(run: &[Event], base: &S, cutoff: usize) -> UtxoResult<Folded> {
     let live = run.partition_point(|e| e.pos.block < cutoff);
     let run = &run[..live];
@@ -226,7 +174,7 @@ fn fold_id<S: UtxoStore + ?Sized>(run: &[Event], base: &S, cutoff: usize) -> Utx
         }
         match event.action {
             Action::Spend { height } => {
-                if let Err(error) = spend(&mut state, id, height) {
+                if let Err(error) = spend_entry(state.as_mut(), id, height) {
                     return Ok(Folded {
                         failure: Some((event.pos, error)),
                         write: None,

@@ -10,7 +10,6 @@ use crate::validation::{
     TxOutcome, UtxoResult, UtxoStore, UtxoWrite,
 };
 
-use super::body::reduce_block;
 use super::utxo_fold::Events;
 use super::{sequential, ChainContext, Overlay, WindowError, WindowFailure, WindowOutcome};
 
@@ -80,7 +79,11 @@ fn bodies(blocks: &[Block]) -> Vec<BlockResult<Vec<bool>>> {
         .par_iter()
         .zip(starts)
         .map(|(block, start)| {
-            reduce_block(block, &outcomes[start..start + block.transactions.len()])
+            crate::validation::reduce_block_body(
+                block,
+                &outcomes[start..start + block.transactions.len()],
+            )
+            .map(|body| body.status_fail)
         })
         .collect()
 }

@@ -358,13 +358,44 @@ pub fn validate_block(
 ) -> BlockResult<ValidatedBlock> {
     validate_block_header(block, parent, now, pow)?;
     let outcomes = validate_txs(block);
-    let (status_fail, fees, gas_used) = check_tx_outcomes(&outcomes)?;
-    check_coinbase_amount(block, fees)?;
-    check_tx_root(block)?;
-    check_status_root(block, &status_fail)?;
+    let BodySummary {
+        status_fail,
+        fees,
+        gas_used,
+    } = reduce_block_body(block, &outcomes)?;
     Ok(ValidatedBlock {
         block: block.clone(),
         outcomes,
+        status_fail,
+        fees,
+        gas_used,
+    })
+}
+
+/// What the body stages of a block add up to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodySummary {
+    /// Per transaction: whether it is a gas-only ("status fail") transaction.
+    pub status_fail: Vec<bool>,
+    /// The fees (BTM left in the muxes), summed.
+    pub fees: u64,
+    /// The gas used by the block.
+    pub gas_used: u64,
+}
+
+/// The body stages of `ValidateBlock` once every transaction's outcome is known (in block
+/// order), in Bytom's order: gas-invalid transactions and the block gas limit, the coinbase
+/// amount, the transaction merkle root, the status merkle root. [`validate_block`] and PSWV
+/// (which validates the transactions of a whole window at once) share it.
+///
+/// # Errors
+/// The first failing check's [`BlockError`].
+pub fn reduce_block_body(block: &Block, outcomes: &[TxOutcome]) -> BlockResult<BodySummary> {
+    let (status_fail, fees, gas_used) = check_tx_outcomes(outcomes)?;
+    check_coinbase_amount(block, fees)?;
+    check_tx_root(block)?;
+    check_status_root(block, &status_fail)?;
+    Ok(BodySummary {
         status_fail,
         fees,
         gas_used,

@@ -18,12 +18,12 @@
 mod block;
 mod errors;
 mod tx;
-mod utxo;
+pub(crate) mod utxo;
 mod vm_context;
 
 pub use block::{
-    validate_block, validate_block_header, validate_txs, ParentInfo, PowCheck, SkipPow,
-    TensorityPow, ValidatedBlock,
+    reduce_block_body, validate_block, validate_block_header, validate_txs, BodySummary,
+    ParentInfo, PowCheck, SkipPow, TensorityPow, ValidatedBlock,
 };
 pub use errors::{BlockError, BlockResult, TxError, TxResult, UtxoError, UtxoResult};
 pub use tx::{check_standard_tx, validate_tx, BlockContext, TxOutcome};

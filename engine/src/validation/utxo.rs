@@ -94,8 +94,35 @@ pub struct UtxoView {
     entries: HashMap<Hash, UtxoEntry>,
 }
 
+/// The checks on one spent output, shared by the sequential apply and PSWV's per-ID folds: it
+/// must exist, be unspent, and a coinbase output needs 100 blocks of maturity at `height`.
+/// Marks it spent.
+///
+/// # Errors
+/// [`UtxoError::NotFound`], [`UtxoError::AlreadySpent`], [`UtxoError::CoinbaseNotMature`].
+pub(crate) fn spend_entry(entry: Option<&mut UtxoEntry>, id: Hash, height: u64) -> UtxoResult<()> {
+    let entry = entry.ok_or(UtxoError::NotFound { id })?;
+    if entry.spent {
+        return Err(UtxoError::AlreadySpent { id });
+    }
+    if entry.is_coinbase
+        && entry
+            .block_height
+            .saturating_add(COINBASE_PENDING_BLOCK_NUMBER)
+            > height
+    {
+        return Err(UtxoError::CoinbaseNotMature {
+            id,
+            created: entry.block_height,
+            height,
+        });
+    }
+    entry.spent = true;
+    Ok(())
+}
+
 /// The asset a spent output holds, by output ID.
-fn spent_asset(tx: &Transaction, id: &Hash) -> Option<Hash> {
+pub(crate) fn spent_asset(tx: &Transaction, id: &Hash) -> Option<Hash> {
     tx.mapped.inputs.iter().find_map(|e| match *e {
         InputEntry::Spend {
             spent_output_id,
@@ -107,7 +134,7 @@ fn spent_asset(tx: &Transaction, id: &Hash) -> Option<Hash> {
 }
 
 /// The outputs (not retirements) a transaction creates, with their asset.
-fn created_outputs(tx: &Transaction) -> impl Iterator<Item = (Hash, Hash)> + '_ {
+pub(crate) fn created_outputs(tx: &Transaction) -> impl Iterator<Item = (Hash, Hash)> + '_ {
     tx.mapped
         .results
         .iter()
@@ -185,26 +212,7 @@ impl UtxoView {
             if status_fail && spent_asset(tx, id) != Some(BTM_ASSET_ID) {
                 continue;
             }
-            let entry = self
-                .entries
-                .get_mut(id)
-                .ok_or(UtxoError::NotFound { id: *id })?;
-            if entry.spent {
-                return Err(UtxoError::AlreadySpent { id: *id });
-            }
-            if entry.is_coinbase
-                && entry
-                    .block_height
-                    .saturating_add(COINBASE_PENDING_BLOCK_NUMBER)
-                    > height
-            {
-                return Err(UtxoError::CoinbaseNotMature {
-                    id: *id,
-                    created: entry.block_height,
-                    height,
-                });
-            }
-            entry.spent = true;
+            spend_entry(self.entries.get_mut(id), *id, height)?;
         }
         for (id, asset) in created_outputs(tx) {
             if status_fail && asset != BTM_ASSET_ID {
