@@ -6,6 +6,7 @@
 pub mod decode;
 pub mod hashcmd;
 pub mod peak;
+pub mod pswv;
 pub mod tensority;
 
 /// The process's peak resident memory in bytes (Linux `VmHWM`), if the OS reports it.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use bystack_bench::decode::{self, DecodeConfig, DecodeResult};
+use bystack_bench::pswv::{self, PowMode, PswvConfig, PswvResult};
 use bystack_bench::tensority::{TensorityConfig, TensorityResult};
 use bystack_kernels::list_backends;
 use clap::{Parser, Subcommand};
@@ -81,6 +82,36 @@ enum Command {
         #[arg(long)]
         smoke: bool,
         /// Print one JSON object per block size instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compares PSWV (window by window) with the sequential path (block by block) on one
+    /// generated devnet chain: blocks/s, tx/s and their ratio per window size, after checking
+    /// that both paths end in the same state.
+    Pswv {
+        /// Measured blocks (generated after a warm-up prefix of coinbase-only blocks).
+        #[arg(long, default_value_t = 1000)]
+        blocks: usize,
+        /// Ordinary transactions per block (the coinbase comes on top).
+        #[arg(long, default_value_t = 3)]
+        txs_per_block: usize,
+        /// Window sizes in blocks, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64, 256])]
+        window: Vec<usize>,
+        /// Rayon pool size (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Proof of work: `none` (skipped) or `cpu` (hashed on the CPU, verdict ignored:
+        /// generated blocks are not mined).
+        #[arg(long, default_value = "none")]
+        pow: PowMode,
+        /// Timed runs per path (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Quick run for CI: 20 blocks × 3 txs, window 8, one repeat (overrides the sizes).
+        #[arg(long)]
+        smoke: bool,
+        /// Print one JSON object per window size instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -231,6 +262,62 @@ fn run(command: Command) -> anyhow::Result<()> {
             decode::run(&config, |r| print_decode_result(r, json)).context("decode benchmark")?;
             Ok(())
         }
+        Command::Pswv {
+            blocks,
+            txs_per_block,
+            window,
+            threads,
+            pow,
+            repeats,
+            smoke,
+            json,
+        } => {
+            let threads = threads.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            });
+            let config = if smoke {
+                PswvConfig::smoke(threads, pow)
+            } else {
+                PswvConfig {
+                    blocks,
+                    txs_per_block,
+                    windows: window,
+                    threads,
+                    pow,
+                    repeats,
+                    seed: pswv::DEFAULT_SEED,
+                }
+            };
+            config.validate()?;
+            if !json {
+                println!(
+                    "{:>7} {:>7} {:>9} {:>7} {:>12} {:>12} {:>12} {:>12} {:>7}  states",
+                    "window",
+                    "blocks",
+                    "txs",
+                    "threads",
+                    "pswv blk/s",
+                    "pswv tx/s",
+                    "seq blk/s",
+                    "seq tx/s",
+                    "ratio"
+                );
+            }
+            let results =
+                pswv::run(&config, |r| print_pswv_result(r, json)).context("pswv benchmark")?;
+            let unequal: Vec<usize> = results
+                .iter()
+                .filter(|r| !r.states_equal)
+                .map(|r| r.window)
+                .collect();
+            anyhow::ensure!(
+                unequal.is_empty(),
+                "PSWV and the sequential path ended in different states for windows {unequal:?}"
+            );
+            Ok(())
+        }
         Command::List => {
             for b in list_backends() {
                 println!(
@@ -310,5 +397,24 @@ fn print_decode_result(r: &DecodeResult, json: bool) {
         r.mib_per_second,
         r.block_latency_us,
         repeats.join(" ")
+    );
+}
+
+fn print_pswv_result(r: &PswvResult, json: bool) {
+    if json {
+        return print_json_line(r);
+    }
+    println!(
+        "{:>7} {:>7} {:>9} {:>7} {:>12.1} {:>12.0} {:>12.1} {:>12.0} {:>6.2}x  {}",
+        r.window,
+        r.blocks,
+        r.measured_txs,
+        r.threads,
+        r.pswv_blocks_per_second,
+        r.pswv_tx_per_second,
+        r.sequential_blocks_per_second,
+        r.sequential_tx_per_second,
+        r.ratio,
+        if r.states_equal { "equal" } else { "DIFFERENT" }
     );
 }
