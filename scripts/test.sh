@@ -18,7 +18,9 @@ echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test (workspace)"
-cargo test --workspace --locked
+test_log="$(mktemp)"
+trap 'rm -f "$test_log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$test_log"
 
 echo "== fuzz targets compile (running them: fuzz/README.md)"
 # Not --locked: the fuzz crate has its own lock file, which follows the engine's dependencies.
@@ -26,3 +28,9 @@ cargo check --manifest-path fuzz/Cargo.toml --bins
 
 echo "== bench smoke: bystack-bench tensority (best backend, 1 thread, 1 s)"
 cargo run --locked -q -p bystack-bench -- tensority --threads 1 --seconds 1 --repeats 1 --seed-builds 1
+
+# One closing line for the whole suite (cargo prints one per test binary, the last of which is
+# often an empty doc-test run).
+passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$test_log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed' "$test_log" | awk '{s += $1} END {print s + 0}')
+echo "tests: $passed passed, $failed failed"
