@@ -34,18 +34,17 @@
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use bystack_engine::devnet::{Adversity, ChainGenerator, GeneratorConfig};
 use bystack_engine::pow::meets_bits;
 use bystack_engine::pswv::{sequential, validate_and_commit, ChainContext, WindowFailure};
 use bystack_engine::validation::{
-    BlockError, BlockResult, MemoryUtxoStore, PowCheck, SkipPow, UtxoError, UtxoView,
+    BlockResult, MemoryUtxoStore, PowCheck, SkipPow, TensorityPow, UtxoError, UtxoView,
 };
 use bystack_engine::{Block, Hash};
 use bystack_kernels::backend::BackendError;
-use bystack_kernels::{open_backend, PreparedSeed, TensorityBackend};
+use bystack_kernels::{open_backend, TensorityBackend};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -251,9 +250,7 @@ pub struct PswvResult {
 /// the cost of the proof of work, never its verdict; a node must use
 /// [`TensorityPow`](bystack_engine::validation::TensorityPow).
 pub struct MeasureOnlyPow {
-    backend: Box<dyn TensorityBackend>,
-    /// The prepared data of the two most recent seeds (a window spans at most two).
-    prepared: Mutex<Vec<Arc<dyn PreparedSeed>>>,
+    pow: TensorityPow,
     hashes: AtomicU64,
     would_pass: AtomicU64,
 }
@@ -261,18 +258,18 @@ pub struct MeasureOnlyPow {
 impl std::fmt::Debug for MeasureOnlyPow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MeasureOnlyPow")
-            .field("backend", &self.backend.info().name)
+            .field("pow", &self.pow)
             .field("hashes", &self.hashes())
             .finish_non_exhaustive()
     }
 }
 
 impl MeasureOnlyPow {
-    /// Wraps `backend`.
+    /// Wraps `backend` (through the engine's [`TensorityPow`], which keeps the two most recent
+    /// seeds prepared).
     pub fn new(backend: Box<dyn TensorityBackend>) -> Self {
         MeasureOnlyPow {
-            backend,
-            prepared: Mutex::new(Vec::new()),
+            pow: TensorityPow::new(backend),
             hashes: AtomicU64::new(0),
             would_pass: AtomicU64::new(0),
         }
@@ -300,36 +297,12 @@ impl MeasureOnlyPow {
     pub fn would_pass(&self) -> u64 {
         self.would_pass.load(Ordering::Relaxed)
     }
-
-    fn prepared(&self, seed: &Hash) -> BlockResult<Arc<dyn PreparedSeed>> {
-        let mut cache = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(p) = cache.iter().find(|p| p.seed() == seed.as_bytes()) {
-            return Ok(Arc::clone(p));
-        }
-        // Built under the lock: the other workers need the same seed and would wait anyway.
-        let p = self
-            .backend
-            .prepare(seed.as_bytes())
-            .map_err(|e| BlockError::PowBackend {
-                message: e.to_string(),
-            })?;
-        if cache.len() == 2 {
-            cache.remove(0);
-        }
-        cache.push(Arc::clone(&p));
-        Ok(p)
-    }
 }
 
 impl PowCheck for MeasureOnlyPow {
     /// Computes Tensority(`block_hash`, `seed`) and returns `Ok(true)` whatever the result.
     fn check(&self, block_hash: &Hash, seed: &Hash, bits: u64) -> BlockResult<bool> {
-        let pow = self
-            .prepared(seed)?
-            .hash(block_hash.as_bytes())
-            .map_err(|e| BlockError::PowBackend {
-                message: e.to_string(),
-            })?;
+        let pow = self.pow.tensority(block_hash, seed)?;
         self.hashes.fetch_add(1, Ordering::Relaxed);
         if meets_bits(black_box(&pow), bits) {
             self.would_pass.fetch_add(1, Ordering::Relaxed);
@@ -567,9 +540,10 @@ mod tests {
     use super::*;
     use bystack_kernels::backend::SearchOutcome;
     use bystack_kernels::pow::{HeaderTemplate, Target};
-    use bystack_kernels::BackendInfo;
+    use bystack_kernels::{BackendInfo, PreparedSeed};
     use std::ops::Range;
     use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
 
     /// A backend whose "hash" is the header hash itself, counting seed preparations.
     struct EchoBackend {

@@ -44,10 +44,11 @@ pub trait PowCheck {
 }
 
 /// The real proof of work: a Tensority backend from [`bystack_kernels::open_backend`], with the
-/// prepared data of the last seed kept (seeds change every 256 blocks).
+/// prepared data of the two most recent seeds kept (seeds change every 256 blocks, and a PSWV
+/// window checked in parallel spans at most two).
 pub struct TensorityPow {
     backend: Box<dyn TensorityBackend>,
-    prepared: Mutex<Option<Arc<dyn PreparedSeed>>>,
+    prepared: Mutex<Vec<Arc<dyn PreparedSeed>>>,
 }
 
 impl std::fmt::Debug for TensorityPow {
@@ -63,7 +64,7 @@ impl TensorityPow {
     pub fn new(backend: Box<dyn TensorityBackend>) -> Self {
         TensorityPow {
             backend,
-            prepared: Mutex::new(None),
+            prepared: Mutex::new(Vec::new()),
         }
     }
 
@@ -79,33 +80,43 @@ impl TensorityPow {
     }
 
     fn prepared(&self, seed: &Hash) -> BlockResult<Arc<dyn PreparedSeed>> {
-        let mut slot = self
+        let mut cache = self
             .prepared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(p) = slot.as_ref().filter(|p| p.seed() == seed.as_bytes()) {
+        if let Some(p) = cache.iter().find(|p| p.seed() == seed.as_bytes()) {
             return Ok(Arc::clone(p));
         }
+        // Built under the lock: other workers need the same seed and would wait anyway.
         let p = self
             .backend
             .prepare(seed.as_bytes())
             .map_err(|e| BlockError::PowBackend {
                 message: e.to_string(),
             })?;
-        *slot = Some(Arc::clone(&p));
+        if cache.len() == 2 {
+            cache.remove(0);
+        }
+        cache.push(Arc::clone(&p));
         Ok(p)
+    }
+
+    /// The Tensority result of `block_hash` under `seed`.
+    ///
+    /// # Errors
+    /// [`BlockError::PowBackend`] when the backend fails.
+    pub fn tensority(&self, block_hash: &Hash, seed: &Hash) -> BlockResult<[u8; 32]> {
+        self.prepared(seed)?
+            .hash(block_hash.as_bytes())
+            .map_err(|e| BlockError::PowBackend {
+                message: e.to_string(),
+            })
     }
 }
 
 impl PowCheck for TensorityPow {
     fn check(&self, block_hash: &Hash, seed: &Hash, bits: u64) -> BlockResult<bool> {
-        let pow = self
-            .prepared(seed)?
-            .hash(block_hash.as_bytes())
-            .map_err(|e| BlockError::PowBackend {
-                message: e.to_string(),
-            })?;
-        Ok(meets_bits(&pow, bits))
+        Ok(meets_bits(&self.tensority(block_hash, seed)?, bits))
     }
 }
 
