@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the build needs and a fresh machine may lack. Idempotent and quick when
-# everything is present. Today: a C compiler (the linker rustc calls) and a C++ compiler (the
-# fuzz crate builds libFuzzer). The Rust toolchain itself comes with the machine.
+# everything is present. Today: a C compiler (the linker rustc calls), a C++ compiler (the
+# fuzz crate builds libFuzzer), and Mesa lavapipe with the Vulkan loader (the software Vulkan
+# driver the wgpu tests run on where there is no GPU; nothing Vulkan is needed to build). The
+# Rust toolchain itself comes with the machine.
 set -euo pipefail
 
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
+[ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || ls /usr/share/vulkan/icd.d/lvp_icd.*.json >/dev/null 2>&1 \
+  || need+=(mesa-vulkan-drivers libvulkan1)
 
 if [ "${#need[@]}" -gt 0 ]; then
   echo "installing system packages: ${need[*]}"

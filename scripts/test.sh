@@ -7,6 +7,23 @@ cd "$(dirname "$0")/.."
 
 bash scripts/ensure-deps.sh
 
+# wgpu tests: run on Mesa lavapipe (software Vulkan, deterministic) unless a Vulkan driver or a
+# wgpu backend was chosen already (set VK_ICD_FILENAMES to a GPU driver's manifest to run them
+# on the GPU). A fresh private XDG_RUNTIME_DIR keeps the driver quiet on stderr.
+if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -z "${VK_DRIVER_FILES:-}" ] && [ -z "${WGPU_BACKEND:-}" ]; then
+  for icd in /usr/share/vulkan/icd.d/lvp_icd.x86_64.json /usr/share/vulkan/icd.d/lvp_icd.*.json; do
+    if [ -e "$icd" ]; then
+      export VK_ICD_FILENAMES="$icd" WGPU_BACKEND=vulkan
+      break
+    fi
+  done
+fi
+if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "$XDG_RUNTIME_DIR" ] || [ ! -w "$XDG_RUNTIME_DIR" ]; then
+  XDG_RUNTIME_DIR="$(mktemp -d)"
+  chmod 0700 "$XDG_RUNTIME_DIR"
+  export XDG_RUNTIME_DIR
+fi
+
 export CARGO_TERM_COLOR=never
 # Keep the 2-core CI machine responsive: tests run two at a time.
 export RUST_TEST_THREADS="${RUST_TEST_THREADS:-2}"

@@ -3,11 +3,13 @@
 //!
 //! Figures are medians over repeats, with inputs prepared outside the timed loop.
 
+pub mod conformance;
 pub mod decode;
 pub mod hashcmd;
 pub mod peak;
 pub mod pswv;
 pub mod tensority;
+pub mod verify;
 
 /// The process's peak resident memory in bytes (Linux `VmHWM`), if the OS reports it.
 pub fn peak_memory_bytes() -> Option<u64> {

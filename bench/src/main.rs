@@ -49,7 +49,37 @@ enum Command {
         /// Fresh seeds built and timed per configuration.
         #[arg(long, default_value_t = 3)]
         seed_builds: usize,
+        /// Hashes per launch for batched (GPU) backends, comma-separated (0 = the backend's
+        /// default); CPU backends ignore it.
+        #[arg(long, value_delimiter = ',', default_values_t = [0usize])]
+        batch: Vec<usize>,
         /// Print one JSON object per configuration instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Checks backends against the scalar reference bit for bit: the Tensority vectors, random
+    /// single products (extreme operands included) and random full hashes. Exits 1 on any
+    /// mismatch.
+    Conformance {
+        /// A backend name, a comma-separated list, or `all` (every available backend).
+        #[arg(long, default_value = "all")]
+        backend: String,
+        /// Random single products per backend.
+        #[arg(long, default_value_t = 1000)]
+        products: usize,
+        /// Random full hashes per backend.
+        #[arg(long, default_value_t = 64)]
+        hashes: usize,
+        /// The shared `tensority.json` vectors file (skipped when absent).
+        #[arg(long)]
+        vectors: Option<std::path::PathBuf>,
+        /// Hashes per launch for batched backends (0 = default).
+        #[arg(long, default_value_t = 0)]
+        batch: usize,
+        /// Generator seed for the random cases.
+        #[arg(long, default_value_t = 2024)]
+        seed: u64,
+        /// Print one JSON object per backend instead of a line.
         #[arg(long)]
         json: bool,
     },
@@ -115,8 +145,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Batched proof-of-work verification against one-by-one on one backend: N block IDs
+    /// under one seed through one `hash_batch` vs N `hash` calls; blocks/s and the ratio.
+    Verify(bystack_bench::verify::VerifyArgs),
     /// Lists the backends this build knows, with availability on this machine.
-    List,
+    List {
+        /// One JSON object per backend.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -146,6 +183,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             seconds,
             repeats,
             seed_builds,
+            batch,
             json,
         } => {
             anyhow::ensure!(
@@ -153,15 +191,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 "--seconds must be positive"
             );
             anyhow::ensure!(!threads.contains(&0), "--threads values must be at least 1");
-            let backends: Vec<String> = if backend == "all" {
-                list_backends()
-                    .into_iter()
-                    .filter(|b| b.available)
-                    .map(|b| b.name)
-                    .collect()
-            } else {
-                backend.split(',').map(str::to_string).collect()
-            };
+            let backends = backend_names(&backend);
             let cores = std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1);
@@ -180,6 +210,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 seconds,
                 repeats,
                 seed_builds,
+                batches: batch,
             };
             if !json {
                 println!(
@@ -318,7 +349,73 @@ fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::List => {
+        Command::Conformance {
+            backend,
+            products,
+            hashes,
+            vectors,
+            batch,
+            seed,
+            json,
+        } => {
+            let config = bystack_bench::conformance::ConformanceConfig {
+                backends: backend_names(&backend),
+                products,
+                hashes,
+                vectors,
+                batch,
+                seed,
+            };
+            let results = bystack_bench::conformance::run(&config, |r| {
+                if json {
+                    println!("{}", serde_json::to_string(r).unwrap_or_default());
+                } else {
+                    println!(
+                        "{:<16} {} vectors {}/{} products {}/{} hashes {}/{} ({:.1} s) {}",
+                        r.backend,
+                        if r.ok { "PASS" } else { "FAIL" },
+                        r.vectors_passed,
+                        r.vectors,
+                        r.products_passed,
+                        r.products,
+                        r.hashes_passed,
+                        r.hashes,
+                        r.seconds,
+                        r.failures.join("; ")
+                    );
+                }
+            })
+            .context("conformance")?;
+            anyhow::ensure!(
+                results.iter().all(|r| r.ok),
+                "mismatches against the reference: {}",
+                results
+                    .iter()
+                    .filter(|r| !r.ok)
+                    .map(|r| r.backend.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(())
+        }
+        Command::Verify(args) => bystack_bench::verify::main(&args),
+        Command::List { json } => {
+            if json {
+                for b in list_backends() {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "name": b.name,
+                            "available": b.available,
+                            "device": b.device,
+                            "kernel": b.kernel,
+                            "capabilities": b.capabilities,
+                            "description": b.description,
+                        })
+                    );
+                }
+                return Ok(());
+            }
             for b in list_backends() {
                 println!(
                     "{:<18} {:<10} {:<28} {:<40} {}",
@@ -331,6 +428,19 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// `all` → every backend available here; otherwise the comma-separated names.
+fn backend_names(backend: &str) -> Vec<String> {
+    if backend == "all" {
+        list_backends()
+            .into_iter()
+            .filter(|b| b.available)
+            .map(|b| b.name)
+            .collect()
+    } else {
+        backend.split(',').map(str::to_string).collect()
     }
 }
 
@@ -366,10 +476,15 @@ fn print_result(r: &TensorityResult, json: bool) {
         .iter()
         .map(|h| format!("{h:.2}"))
         .collect();
+    let threads = if r.batch > 0 {
+        format!("b={}", r.batch)
+    } else {
+        r.threads.to_string()
+    };
     println!(
         "{:<18} {:>7} {:>12.2} {:>10.1} {:>10.1}ms {:>10.1}ms {:>10.1}  {}",
         r.backend,
-        r.threads,
+        threads,
         r.hashes_per_second,
         r.gmac_per_second,
         r.hash_latency_seconds * 1e3,

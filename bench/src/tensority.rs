@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use bystack_kernels::pow::{HeaderTemplate, Target};
 use bystack_kernels::tensority::MACS_PER_HASH;
-use bystack_kernels::{open_backend, TensorityBackend};
+use bystack_kernels::{open_backend_with, BackendOptions, TensorityBackend};
 use serde::Serialize;
 
 /// One measured configuration.
@@ -24,6 +24,8 @@ pub struct TensorityResult {
     pub device: String,
     /// Worker threads.
     pub threads: usize,
+    /// Hashes per launch in effect (batched backends; 0 for CPU backends).
+    pub batch: usize,
     /// Median hashes per second over the repeats.
     pub hashes_per_second: f64,
     /// Every repeat's hashes per second.
@@ -56,6 +58,13 @@ pub struct TensorityConfig {
     pub repeats: usize,
     /// Seed builds timed per configuration.
     pub seed_builds: usize,
+    /// Hashes per launch for batched backends (0 = default); CPU backends run once.
+    pub batches: Vec<usize>,
+}
+
+/// Whether `name` is a batched device backend (threads do not apply, batch sizes do).
+pub fn is_batched(name: &str) -> bool {
+    name.starts_with("cuda") || name.starts_with("wgpu")
 }
 
 fn fresh_seed(counter: &mut u64) -> [u8; 32] {
@@ -108,8 +117,26 @@ pub fn run(
     let mut results = Vec::new();
     let mut seed_counter = 0;
     for name in &config.backends {
-        for &threads in &config.threads {
-            let backend = open_backend(name, threads)?;
+        // Device backends: one run per batch size; CPU backends: one per thread count.
+        let runs: Vec<(usize, usize)> = if is_batched(name) {
+            let batches = if config.batches.is_empty() {
+                vec![0]
+            } else {
+                config.batches.clone()
+            };
+            batches.into_iter().map(|b| (0, b)).collect()
+        } else {
+            config.threads.iter().map(|&t| (t, 0)).collect()
+        };
+        for (threads, batch) in runs {
+            let backend = open_backend_with(
+                name,
+                &BackendOptions {
+                    threads,
+                    batch,
+                    device: 0,
+                },
+            )?;
             let info = backend.info();
             let mut seed_build_samples = Vec::new();
             for _ in 0..config.seed_builds.max(1) {
@@ -143,7 +170,16 @@ pub fn run(
                 backend: info.name.clone(),
                 kernel: info.kernel.clone(),
                 device: info.device.clone(),
-                threads: info.parallelism,
+                threads: if is_batched(name) {
+                    1
+                } else {
+                    info.parallelism
+                },
+                batch: if is_batched(name) {
+                    info.parallelism
+                } else {
+                    batch
+                },
                 hashes_per_second: hps,
                 repeats_hashes_per_second: rates,
                 gmac_per_second: hps * MACS_PER_HASH as f64 / 1e9,

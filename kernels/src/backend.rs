@@ -100,6 +100,16 @@ pub trait PreparedSeed: Send + Sync {
     /// [`BackendError::Device`] when the device fails.
     fn hash(&self, header_hash: &[u8; 32]) -> Result<[u8; 32]>;
 
+    /// Tensority of many header hashes at once, in order: the throughput path for verifying a
+    /// window of blocks that share a seed. Batched devices run them concurrently; the default
+    /// hashes one after another.
+    ///
+    /// # Errors
+    /// [`BackendError::Device`] when the device fails.
+    fn hash_batch(&self, header_hashes: &[[u8; 32]]) -> Result<Vec<[u8; 32]>> {
+        header_hashes.iter().map(|h| self.hash(h)).collect()
+    }
+
     /// Hashes every nonce in `nonces` (IDs from `template`) and returns those whose result meets
     /// `target`. Checks `stop` at least once per hash per worker and returns early when set.
     ///
@@ -124,18 +134,100 @@ pub trait TensorityBackend: Send + Sync {
     /// # Errors
     /// [`BackendError::Device`] when the device cannot hold the data.
     fn prepare(&self, seed: &[u8; 32]) -> Result<Arc<dyn PreparedSeed>>;
+
+    /// One Tensority step `reduce8(A · Mᵀ)` of two row-major 256×256 int8 operands, computed
+    /// with the same kernel the chains use: the conformance suite's hook. Backends without a
+    /// single-step path return [`BackendError::Unsupported`].
+    ///
+    /// # Errors
+    /// [`BackendError::Config`] for operands that are not 64 KiB; [`BackendError::Device`].
+    fn product(&self, a: &[u8], m: &[u8]) -> Result<Vec<u8>> {
+        let _ = (a, m);
+        Err(BackendError::Unsupported {
+            name: self.info().name,
+            reason: "no single-product hook".into(),
+        })
+    }
 }
 
-/// Every backend this build knows, with availability on this machine.
+/// How to open a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BackendOptions {
+    /// CPU worker threads (0 = one per available core).
+    pub threads: usize,
+    /// Hashes in flight per device launch for batched backends (0 = the backend's default).
+    pub batch: usize,
+    /// Device index for GPU backends.
+    pub device: usize,
+}
+
+/// Every backend this build knows, with availability on this machine: the CPU kernels, the
+/// exact float path, and the GPU backends compiled in (`wgpu`, `cuda` features).
 pub fn list_backends() -> Vec<BackendInfo> {
-    crate::tensority::cpu::list()
+    let mut all = crate::tensority::cpu::list();
+    all.push(crate::tensority::float::info(0));
+    #[cfg(feature = "wgpu")]
+    all.extend(crate::tensority::webgpu::list());
+    #[cfg(feature = "cuda")]
+    all.extend(crate::tensority::cuda::list());
+    all
 }
 
-/// Opens a backend by name (`auto`, `reference`, `cpu`, `cpu-avx512-vnni`, …) with `threads`
-/// workers (0 = one per available core).
+/// Opens a backend by name (`auto`, `reference`, `cpu`, `cpu-avx512-vnni`, `float`, `wgpu`,
+/// `wgpu-f16`, `cuda`, `cuda-wgmma`, `cuda-mma`, `cuda-dp4a`, …) with `threads` CPU workers
+/// (0 = one per core).
 ///
 /// # Errors
 /// [`BackendError::Unknown`] or [`BackendError::Unsupported`].
 pub fn open_backend(name: &str, threads: usize) -> Result<Box<dyn TensorityBackend>> {
-    crate::tensority::cpu::open(name, threads)
+    open_backend_with(
+        name,
+        &BackendOptions {
+            threads,
+            ..BackendOptions::default()
+        },
+    )
+}
+
+/// Opens a backend by name with full options.
+///
+/// # Errors
+/// [`BackendError::Unknown`], [`BackendError::Unsupported`] (including a GPU backend left out
+/// of this build), or [`BackendError::Config`].
+pub fn open_backend_with(
+    name: &str,
+    options: &BackendOptions,
+) -> Result<Box<dyn TensorityBackend>> {
+    match name {
+        "float" | "cpu-float" => crate::tensority::float::open(options),
+        _ if name == "wgpu" || name.starts_with("wgpu-") => open_wgpu(name, options),
+        _ if name == "cuda" || name.starts_with("cuda-") => open_cuda(name, options),
+        _ => crate::tensority::cpu::open(name, options.threads),
+    }
+}
+
+#[cfg(feature = "wgpu")]
+fn open_wgpu(name: &str, options: &BackendOptions) -> Result<Box<dyn TensorityBackend>> {
+    crate::tensority::webgpu::open(name, options)
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn open_wgpu(name: &str, _options: &BackendOptions) -> Result<Box<dyn TensorityBackend>> {
+    Err(BackendError::Unsupported {
+        name: name.to_string(),
+        reason: "this build has no wgpu support (feature `wgpu`)".into(),
+    })
+}
+
+#[cfg(feature = "cuda")]
+fn open_cuda(name: &str, options: &BackendOptions) -> Result<Box<dyn TensorityBackend>> {
+    crate::tensority::cuda::open(name, options)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn open_cuda(name: &str, _options: &BackendOptions) -> Result<Box<dyn TensorityBackend>> {
+    Err(BackendError::Unsupported {
+        name: name.to_string(),
+        reason: "this build has no CUDA support (feature `cuda`)".into(),
+    })
 }

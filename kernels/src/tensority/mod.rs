@@ -5,11 +5,19 @@
 //! the header hash; the four results are summed mod 256, FNV-folded and hashed with SHA3-256.
 //!
 //! [`reference`] is the spec in code and the oracle for every other backend; [`cpu`] holds the
-//! fast SIMD kernels with runtime dispatch.
+//! fast SIMD kernels with runtime dispatch; [`float`] the exact f32 path for matmul
+//! hardware; `webgpu` and `cuda` the GPU backends (features `wgpu`, `cuda`), which share
+//! [`batch`].
 
+pub mod batch;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
+pub mod float;
 pub mod reference;
 pub mod seed;
+#[cfg(feature = "wgpu")]
+pub mod webgpu;
 
 use sha3::{Digest, Sha3_256};
 

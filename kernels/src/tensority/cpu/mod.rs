@@ -359,6 +359,15 @@ impl TensorityBackend for CpuBackend {
         info_for(self.kernel, self.threads)
     }
 
+    fn product(&self, a: &[u8], m: &[u8]) -> Result<Vec<u8>> {
+        if a.len() != MATRIX_BYTES || m.len() != MATRIX_BYTES {
+            return Err(BackendError::Config(
+                "operands must be 256×256 bytes".into(),
+            ));
+        }
+        self.kernel.product(a, m)
+    }
+
     fn prepare(&self, seed: &[u8; 32]) -> Result<Arc<dyn PreparedSeed>> {
         let kernel_seed = self.pool.install(|| KernelSeed::new(self.kernel, seed))?;
         Ok(Arc::new(CpuPrepared {
@@ -389,6 +398,15 @@ impl PreparedSeed for CpuPrepared {
         Ok(self
             .pool
             .install(|| self.kernel_seed.hash_parallel_chains(header_hash)))
+    }
+
+    fn hash_batch(&self, header_hashes: &[[u8; 32]]) -> Result<Vec<[u8; 32]>> {
+        Ok(self.pool.install(|| {
+            header_hashes
+                .par_iter()
+                .map(|h| self.kernel_seed.hash(h))
+                .collect()
+        }))
     }
 
     fn search(
