@@ -27,9 +27,22 @@ status=0
 start=$(date +%s)
 
 # --- 1. the binary -------------------------------------------------------------------------
+bench=""
 if [ -n "${BYSTACK_BIN_DIR:-}" ] && [ -x "$BYSTACK_BIN_DIR/bystack-bench" ]; then
   bench="$BYSTACK_BIN_DIR/bystack-bench"
   say "using carried binary $bench"
+else
+  if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  if ! command -v cargo >/dev/null 2>&1 && command -v curl >/dev/null 2>&1; then
+    say "no Rust toolchain: installing one with rustup (needs network)"
+    curl -sSf --max-time 60 https://sh.rustup.rs | sh -s -- -y --profile minimal >>"$log" 2>&1 \
+      && export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+fi
+if [ -n "${bench:-}" ]; then
+  :
 elif command -v cargo >/dev/null 2>&1; then
   say "building bystack-bench (release, CUDA + wgpu)"
   (cd "$here" && cargo build --release --locked -p bystack-bench) >>"$log" 2>&1 || { say "build failed"; exit 2; }
@@ -58,8 +71,13 @@ else
   say "NVRTC not found: the CUDA backends will report themselves unavailable"
 fi
 export LD_LIBRARY_PATH="$libdir:${LD_LIBRARY_PATH:-}"
-# wgpu on NVIDIA needs the Vulkan loader and the driver's ICD; point at the ICD when the loader
-# has none configured.
+# wgpu on NVIDIA needs the Vulkan loader and the driver's ICD; install the loader if apt can,
+# and point at the ICD when the loader has none configured.
+if ! ldconfig -p 2>/dev/null | grep -q libvulkan.so.1 && command -v apt-get >/dev/null 2>&1; then
+  say "installing the Vulkan loader (libvulkan1)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libvulkan1) >>"$log" 2>&1 \
+    || say "could not install libvulkan1: the wgpu backends will be unavailable"
+fi
 if [ -z "${VK_ICD_FILENAMES:-}${VK_DRIVER_FILES:-}" ]; then
   for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
     [ -f "$icd" ] && { export VK_DRIVER_FILES="$icd"; say "Vulkan ICD: $icd"; break; }
