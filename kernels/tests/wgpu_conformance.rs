@@ -1,8 +1,10 @@
 //! The wgpu backend against the scalar reference, bit for bit. The configurations the registry
 //! opens (`wgpu`, `wgpu-f16` where the adapter has `SHADER_F16`) run the real vectors, random
 //! single products including the extreme operand families, random full hashes, and a nonce
-//! search with a target everything meets. Every other kernel (the i32 fallback) and the other
-//! step layout (tiled on a CPU adapter, strips on a GPU) run the products and one full hash.
+//! search with a target everything meets. Every other kernel (the i32 fallback) and every other
+//! step layout (each tiled variant, double-buffered and one single-buffered, on a CPU adapter;
+//! strips and the other tiled variants on a GPU) run the products, and a full hash where
+//! `forced_layouts` says.
 //!
 //! Without an adapter the tests print why and pass, except under `CI`, where they must run
 //! (on Mesa lavapipe: `mesa-vulkan-drivers`, see scripts/test.sh).
@@ -12,6 +14,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::ops::Range;
 use std::sync::atomic::AtomicBool;
 use std::sync::OnceLock;
 
@@ -20,24 +23,71 @@ use bystack_kernels::hex;
 use bystack_kernels::pow::{HeaderTemplate, Target};
 use bystack_kernels::tensority::cpu::{CpuKernel, KernelSeed};
 use bystack_kernels::tensority::seed::shared_matrices;
-use bystack_kernels::tensority::webgpu::{Kernel, Layout, WgpuBackend};
+use bystack_kernels::tensority::webgpu::{Kernel, Layout, Tile, TileShape, WgpuBackend};
 use bystack_kernels::tensority::{reference, MATRIX_BYTES};
 use common::{hex32, load, Rng};
 
 /// Hashes per batch: small, so that batches in the tests end partly filled.
 const BATCH: usize = 2;
+/// Products (cases of `random_products_match_the_reference`) for the registry's
+/// configurations: the 25 pairs of operand families, then random ones (one in five from the
+/// mixed-extreme families).
+const REGISTRY_PRODUCTS: Range<usize> = 0..200;
+/// Products for every other configuration: the family pairs and a few random ones.
+const OTHER_PRODUCTS: Range<usize> = 0..30;
+/// Products for the single-buffered tiles that only a device with little workgroup storage
+/// builds (the shader differs from the double-buffered one in two constants): random ones.
+const FALLBACK_PRODUCTS: Range<usize> = 25..31;
 
 /// One kernel in one step layout, opened once for the whole file.
 struct Variant {
     backend: WgpuBackend,
     /// `kernel/layout`, for messages.
     label: String,
+    /// Cases of `random_products_match_the_reference` this configuration runs.
+    products: Range<usize>,
+    /// Whether `other_kernels_and_layouts_hash_the_genesis_vector` runs a full hash in it.
+    hash: bool,
     /// Whether this is what the registry opens for `wgpu` or `wgpu-f16` on this adapter: those
     /// run the whole suite; the other kernels and layouts run the products and one hash.
     registry: bool,
 }
 
-/// Every kernel the adapter runs, in both layouts. Empty (after a note on stderr) when there
+/// The layouts every kernel also runs in, besides the one the adapter picks, with their
+/// products and whether they hash: strips, each tiled variant double-buffered, and each
+/// single-buffered. The step itself is checked in every configuration by the products; a full
+/// hash adds the chain and matrix offsets (which depend on the kernel's load units, not on
+/// the tile shape or the buffering) and the dispatch grid (which depends on the shape), so
+/// the best int8 kernel hashes in every double-buffered shape and the others in strips and
+/// the default tile.
+fn forced_layouts(kernel: Kernel) -> Vec<(Layout, Range<usize>, bool)> {
+    let int8 = kernel == Kernel::best_int8();
+    let mut layouts = vec![(Layout::Strip, OTHER_PRODUCTS, true)];
+    for shape in TileShape::ALL {
+        let tile = Tile {
+            shape,
+            double_buffer: true,
+        };
+        layouts.push((
+            Layout::Tiled(tile),
+            OTHER_PRODUCTS,
+            int8 || tile == Tile::default(),
+        ));
+        let single = Tile {
+            double_buffer: false,
+            ..tile
+        };
+        let products = if shape == Tile::default().shape {
+            OTHER_PRODUCTS
+        } else {
+            FALLBACK_PRODUCTS
+        };
+        layouts.push((Layout::Tiled(single), products, false));
+    }
+    layouts
+}
+
+/// Every kernel the adapter runs, in every layout. Empty (after a note on stderr) when there
 /// is no adapter and `CI` is unset; a missing adapter under `CI` fails.
 fn variants() -> &'static [Variant] {
     static VARIANTS: OnceLock<Vec<Variant>> = OnceLock::new();
@@ -72,20 +122,36 @@ fn variants() -> &'static [Variant] {
                     panic!("{message} (CI must run these, on Mesa lavapipe without a GPU)");
                 }
             };
-            let layout = auto.context().layout();
-            let other = match layout {
-                Layout::Tiled => Layout::Strip,
-                Layout::Strip => Layout::Tiled,
-            };
-            let forced =
-                WgpuBackend::with_layout(kernel, Some(other), &options).unwrap_or_else(|e| {
-                    panic!("{} in the {} layout: {e}", kernel.name(), other.name())
-                });
-            for (backend, registry) in [(auto, kernel != Kernel::I32), (forced, false)] {
+            let auto_layout = auto.context().layout();
+            let registry = kernel != Kernel::I32;
+            let mut backends = vec![(
+                auto,
+                if registry {
+                    REGISTRY_PRODUCTS
+                } else {
+                    OTHER_PRODUCTS
+                },
+                !registry,
+                registry,
+            )];
+            for (layout, products, hash) in forced_layouts(kernel) {
+                if layout == auto_layout {
+                    continue;
+                }
+                let forced = WgpuBackend::with_layout(kernel, Some(layout), &options)
+                    .unwrap_or_else(|e| {
+                        panic!("{} in the {} layout: {e}", kernel.name(), layout.name())
+                    });
+                backends.push((forced, products, hash, false));
+            }
+            for (backend, products, hash, registry) in backends {
+                // As built: `-single` where the adapter could not hold two buffers.
                 let label = format!("{}/{}", kernel.name(), backend.context().layout().name());
                 open.push(Variant {
                     backend,
                     label,
+                    products,
+                    hash,
                     registry,
                 });
             }
@@ -126,13 +192,10 @@ fn operand(rng: &mut Rng, family: u64) -> Vec<u8> {
 
 #[test]
 fn random_products_match_the_reference() {
-    /// Products for the registry's configurations; the others run the first `OTHER_CASES`.
-    const CASES: usize = 200;
-    const OTHER_CASES: usize = 50;
     let variants = variants();
     let mut rng = Rng::new(4242);
     let mut expected = vec![0u8; MATRIX_BYTES];
-    for case in 0..CASES {
+    for case in REGISTRY_PRODUCTS {
         // The first 25 cases pair every operand family with every other; later ones are
         // random bytes, with one in five drawn from the mixed-extreme families.
         let (fa, fm) = if case < 25 {
@@ -148,7 +211,7 @@ fn random_products_match_the_reference() {
         let a = operand(&mut rng, fa);
         let m = operand(&mut rng, fm);
         reference::product(&a, &m, &mut expected);
-        for v in variants.iter().filter(|v| v.registry || case < OTHER_CASES) {
+        for v in variants.iter().filter(|v| v.products.contains(&case)) {
             let got = v.backend.context().product(&a, &m).expect("device product");
             if let Some(i) = (0..MATRIX_BYTES).find(|&i| got[i] != expected[i]) {
                 panic!(
@@ -205,7 +268,7 @@ fn other_kernels_and_layouts_hash_the_genesis_vector() {
     let v = &vectors["tensority"][10];
     let (seed, header) = (hex32(&v["seed"]), hex32(&v["header_hash"]));
     let expected = v["expected"].as_str().expect("hex");
-    for variant in variants().iter().filter(|v| !v.registry) {
+    for variant in variants().iter().filter(|v| v.hash) {
         let prepared = variant.backend.prepare(&seed).expect("prepare");
         let got = prepared.hash(&header).expect("hash");
         assert_eq!(hex::encode(&got), expected, "{}", variant.label);

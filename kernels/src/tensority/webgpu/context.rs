@@ -8,7 +8,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{Kernel, Layout};
+use super::tiled::TiledPlan;
+use super::{Kernel, Layout, Tile};
 use crate::backend::{BackendError, Result};
 use crate::tensority::seed::MatrixSet;
 use crate::tensority::{
@@ -16,50 +17,38 @@ use crate::tensority::{
 };
 
 /// Words in one row of a state or matrix packed four int8 to a word.
-const ROW_WORDS: u32 = (SIDE / 4) as u32;
+pub(super) const ROW_WORDS: u32 = (SIDE / 4) as u32;
 /// Words in one packed 256×256 int8 matrix (a chain state or a seed matrix).
-const MATRIX_WORDS: u32 = (MATRIX_BYTES / 4) as u32;
+pub(super) const MATRIX_WORDS: u32 = (MATRIX_BYTES / 4) as u32;
 /// Bytes of one packed chain state.
 const STATE_BYTES: u64 = MATRIX_BYTES as u64;
-/// Side of the output tile of one step workgroup.
-const TILE: u32 = 64;
-/// Invocations of one step workgroup: each owns an 8×8 block of the tile.
-const WG_SIZE: u32 = (TILE / 8) * (TILE / 8);
 /// Rows per workgroup of the strip layout (the shader keeps one accumulator per row).
 const STRIP_ROWS: u32 = 8;
 /// Invocations of one identity-init workgroup.
 const INIT_WG_SIZE: u32 = 256;
 /// Entries of one chain's matrix sequence (walked twice).
-const SEQ_LEN: u32 = 32;
+pub(super) const SEQ_LEN: u32 = 32;
 /// Bytes of one folded row read back per hash (64 words, hashed with SHA3 on the host).
 const FOLDED_BYTES: u64 = 4 * ROW_WORDS as u64;
 /// Bytes of the per-step uniform (`StepParams`).
 const STEP_PARAMS_BYTES: u64 = 16;
 /// How long a mapped read may take to report after the device went idle.
 const MAP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Set (to anything but `0` or empty) to compile the tiled step with wgpu's runtime checks
+/// (index clamps, loop counters), as every other module is: for measuring what they cost.
+pub const CHECKED_ENV: &str = "BYSTACK_WGPU_CHECKED";
 
 const COMMON_WGSL: &str = include_str!("shaders/common.wgsl");
 const INIT_WGSL: &str = include_str!("shaders/init.wgsl");
 const FOLD_WGSL: &str = include_str!("shaders/fold.wgsl");
-const STEP_WGSL: &str = include_str!("shaders/step.wgsl");
 const STEP_STRIP_WGSL: &str = include_str!("shaders/step_strip.wgsl");
 const KERNEL_DOT4_WGSL: &str = include_str!("shaders/kernel_dot4.wgsl");
 const KERNEL_I32_WGSL: &str = include_str!("shaders/kernel_i32.wgsl");
 const KERNEL_F16_WGSL: &str = include_str!("shaders/kernel_f16.wgsl");
 
 impl Kernel {
-    /// Packed words of K (four values each) staged per workgroup-memory chunk: both tiles
-    /// must fit the default 16 KiB (int8: 2 × 64 × 17 × 4 B = 8.5 KiB; f16: 2 × 64 × 9 × 8 B
-    /// = 9 KiB).
-    fn k_words(self) -> u32 {
-        match self {
-            Kernel::Dot4I8Packed | Kernel::I32 => 16,
-            Kernel::F16 => 8,
-        }
-    }
-
-    /// The full WGSL module for this kernel: directives, the host constants, the shared
-    /// bindings and helpers, and every entry point.
+    /// The WGSL module of everything but the tiled step: directives, the host constants, the
+    /// shared bindings and helpers, identity init, fold, and the strip step.
     fn shader_source(self) -> String {
         let (directives, prelude) = match self {
             Kernel::Dot4I8Packed => (
@@ -75,13 +64,9 @@ impl Kernel {
              const ROW_WORDS: u32 = {ROW_WORDS}u;\n\
              const MATRIX_WORDS: u32 = {MATRIX_WORDS}u;\n\
              const SEQ_LEN: u32 = {SEQ_LEN}u;\n\
-             const TILE: u32 = {TILE}u;\n\
-             const K_WORDS: u32 = {k_words}u;\n\
-             const WG_SIZE: u32 = {WG_SIZE}u;\n\
              const INIT_WG_SIZE: u32 = {INIT_WG_SIZE}u;\n\
              const STRIP_ROWS: u32 = {STRIP_ROWS}u;\n\
-             {COMMON_WGSL}\n{INIT_WGSL}\n{FOLD_WGSL}\n{prelude}\n{STEP_WGSL}\n{STEP_STRIP_WGSL}",
-            k_words = self.k_words()
+             {COMMON_WGSL}\n{INIT_WGSL}\n{FOLD_WGSL}\n{prelude}\n{STEP_STRIP_WGSL}"
         )
     }
 
@@ -98,24 +83,6 @@ impl Kernel {
         match self {
             Kernel::Dot4I8Packed | Kernel::I32 => MATRIX_BYTES as u64,
             Kernel::F16 => 2 * MATRIX_BYTES as u64,
-        }
-    }
-}
-
-impl Layout {
-    /// The step entry point in the shader module.
-    fn entry_point(self) -> &'static str {
-        match self {
-            Layout::Tiled => "chain_step",
-            Layout::Strip => "chain_step_strip",
-        }
-    }
-
-    /// Workgroups of one step per chain, in x and y.
-    fn grid(self) -> (u32, u32) {
-        match self {
-            Layout::Tiled => (SIDE as u32 / TILE, SIDE as u32 / TILE),
-            Layout::Strip => (SIDE as u32 / STRIP_ROWS, 1),
         }
     }
 }
@@ -179,6 +146,10 @@ struct Workspace {
 pub struct WgpuContext {
     kernel: Kernel,
     layout: Layout,
+    /// Step workgroups per chain in x and y.
+    grid: (u32, u32),
+    /// Whether the step module has wgpu's runtime checks (see [`CHECKED_ENV`]).
+    step_checked: bool,
     adapter: wgpu::AdapterInfo,
     device: wgpu::Device,
     queue: wgpu::Queue,
@@ -228,12 +199,12 @@ pub(super) fn unsupported_reason(adapter: &wgpu::Adapter, kernel: Kernel) -> Opt
 }
 
 /// The default hashes per batch: a CPU adapter (lavapipe) gains nothing from more than a
-/// couple in flight; a GPU needs many chains to fill its cores (an H200 reaches 89 % of its
-/// best rate at 128 hashes, 98 % at 512).
+/// couple in flight; a GPU needs many chains to fill its cores (on an H200 the tiled step
+/// runs 3–4 % faster at 2048 hashes than at 512, for every tile variant).
 pub(super) fn default_batch(info: &wgpu::AdapterInfo) -> usize {
     match info.device_type {
         wgpu::DeviceType::Cpu => 2,
-        _ => 512,
+        _ => 2048,
     }
 }
 
@@ -253,17 +224,21 @@ fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
 impl WgpuContext {
     /// Opens adapter `device_index` (best first, see [`super::list`]) for `kernel` with room
     /// for `batch` hashes per run (0 = the adapter's default), in the layout that suits the
-    /// adapter ([`Layout::for_device_type`]).
+    /// adapter ([`Layout::for_device_type`]); on a GPU in the tiled variant that
+    /// `BYSTACK_WGPU_TILE` names ([`Tile::from_env`]).
     ///
     /// # Errors
-    /// [`BackendError::Unsupported`] when there is no such adapter or it lacks a feature the
-    /// kernel needs; [`BackendError::Device`] when the device or the pipelines cannot be made.
+    /// [`BackendError::Unsupported`] when there is no such adapter or it lacks a feature or a
+    /// limit the kernel needs; [`BackendError::Config`] for an unknown `BYSTACK_WGPU_TILE`;
+    /// [`BackendError::Device`] when the device or the pipelines cannot be made.
     pub fn new(kernel: Kernel, device_index: usize, batch: usize) -> Result<Self> {
         Self::with_layout(kernel, None, device_index, batch)
     }
 
     /// As [`WgpuContext::new`], with the step layout forced when `layout` is given (tests run
-    /// both layouts on one adapter).
+    /// every layout and tiled variant on one adapter; `BYSTACK_WGPU_TILE` is not read then).
+    /// A double-buffered tile the device's workgroup storage cannot hold is built
+    /// single-buffered ([`WgpuContext::layout`] says which).
     ///
     /// # Errors
     /// As [`WgpuContext::new`].
@@ -296,7 +271,13 @@ impl WgpuContext {
             return Err(unsupported(reason));
         }
         let info = adapter.get_info();
-        let layout = layout.unwrap_or_else(|| Layout::for_device_type(info.device_type));
+        let layout = match layout {
+            Some(layout) => layout,
+            None => match Layout::for_device_type(info.device_type) {
+                Layout::Tiled(_) => Layout::Tiled(Tile::from_env(kernel)?),
+                Layout::Strip => Layout::Strip,
+            },
+        };
         let device_name = describe(&info);
         let device_err = |message: String| BackendError::Device {
             device: device_name.clone(),
@@ -304,6 +285,41 @@ impl WgpuContext {
         };
 
         let limits = adapter.limits();
+        let plan = match layout {
+            Layout::Strip => None,
+            Layout::Tiled(tile) => {
+                let mut plan = TiledPlan::new(kernel, tile);
+                if plan.workgroup_bytes() > limits.max_compute_workgroup_storage_size {
+                    plan = plan.single_buffered();
+                }
+                if plan.workgroup_bytes() > limits.max_compute_workgroup_storage_size
+                    || plan.workgroup_size() > limits.max_compute_invocations_per_workgroup
+                    || plan.workgroup_size() > limits.max_compute_workgroup_size_x
+                {
+                    return Err(unsupported(format!(
+                        "the {} step needs {} bytes of workgroup storage and {} invocations \
+                         per workgroup; the adapter offers {} and {}",
+                        tile.name(),
+                        plan.workgroup_bytes(),
+                        plan.workgroup_size(),
+                        limits.max_compute_workgroup_storage_size,
+                        limits.max_compute_invocations_per_workgroup
+                    )));
+                }
+                Some(plan)
+            }
+        };
+        let layout = match plan {
+            Some(plan) => Layout::Tiled(plan.tile),
+            None => Layout::Strip,
+        };
+        let grid = match plan {
+            Some(plan) => plan.grid(),
+            None => (SIDE as u32 / STRIP_ROWS, 1),
+        };
+        // The strip step is built from the checked module in any case.
+        let step_checked =
+            plan.is_none() || std::env::var(CHECKED_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("tensority"),
             required_features: kernel.required_features(),
@@ -391,8 +407,47 @@ impl WgpuContext {
             })
         };
         let init = pipeline("init_identity");
-        let step = pipeline(layout.entry_point());
         let fold = pipeline("fold_rows");
+        let step = match plan {
+            None => pipeline("chain_step_strip"),
+            Some(plan) => {
+                let desc = wgpu::ShaderModuleDescriptor {
+                    label: Some(plan.tile.name()),
+                    source: wgpu::ShaderSource::Wgsl(plan.shader_source().into()),
+                };
+                let tiled = if step_checked {
+                    device.create_shader_module(desc)
+                } else {
+                    // SAFETY: the runtime checks guard against out-of-range indices and endless
+                    // loops. Every loop of the tiled module has a constant trip count, and every
+                    // index is in range by construction: workgroup-memory indices combine
+                    // `local_invocation_index` (< WG_SIZE) with constants, and the plan's unit
+                    // tests check that those stay inside the tiles; storage indices combine the
+                    // workgroup id (x, y < the tile grid, z < the chains the state buffers
+                    // hold, as `run_chains` and `product` dispatch) with a matrix index below
+                    // 256 (masked to a byte) into a set of 256 matrices, or index 0 into the
+                    // single matrix `product` binds.
+                    unsafe {
+                        device.create_shader_module_trusted(
+                            desc,
+                            wgpu::ShaderRuntimeChecks::unchecked(),
+                        )
+                    }
+                };
+                device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some("chain_step"),
+                    layout: Some(&pipeline_layout),
+                    module: &tiled,
+                    entry_point: Some("chain_step"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        // Every workgroup variable is written before it is read.
+                        zero_initialize_workgroup_memory: false,
+                        ..Default::default()
+                    },
+                    cache: None,
+                })
+            }
+        };
 
         let step_stride = limits
             .min_uniform_buffer_offset_alignment
@@ -485,6 +540,8 @@ impl WgpuContext {
         Ok(Self {
             kernel,
             layout,
+            grid,
+            step_checked,
             adapter: info,
             device,
             queue,
@@ -510,9 +567,16 @@ impl WgpuContext {
         self.kernel
     }
 
-    /// The step layout.
+    /// The step layout, as built (a tiled variant's `double_buffer` is false where the
+    /// device could not hold two buffers).
     pub fn layout(&self) -> Layout {
         self.layout
+    }
+
+    /// Whether the step pipeline was compiled with wgpu's runtime checks: always for strips;
+    /// for tiles only when `BYSTACK_WGPU_CHECKED` asks ([`CHECKED_ENV`]).
+    pub fn step_checked(&self) -> bool {
+        self.step_checked
     }
 
     /// The adapter: name, API and type.
@@ -632,7 +696,7 @@ impl WgpuContext {
             pass.set_bind_group(0, &ws.bind_groups[1], &[0]);
             pass.dispatch_workgroups(MATRIX_WORDS / INIT_WG_SIZE, chains, 1);
             pass.set_pipeline(&self.step);
-            let grid = self.layout.grid();
+            let grid = self.grid;
             for t in 0..STEPS_PER_CHAIN {
                 pass.set_bind_group(0, &ws.bind_groups[t % 2], &[t as u32 * self.step_stride]);
                 pass.dispatch_workgroups(grid.0, grid.1, chains);
@@ -681,7 +745,7 @@ impl WgpuContext {
             pass.set_pipeline(&self.step);
             pass.set_bind_group(0, &ws.bind_groups[0], &[0]);
             pass.set_bind_group(1, &mats.bind_group, &[]);
-            let grid = self.layout.grid();
+            let grid = self.grid;
             pass.dispatch_workgroups(grid.0, grid.1, 1);
         }
         encoder.copy_buffer_to_buffer(&ws.states[1], 0, &ws.readback, 0, STATE_BYTES);
@@ -768,17 +832,7 @@ mod tests {
 
     #[test]
     fn shader_constants_agree_with_the_grid() {
-        assert_eq!(SIDE as u32 % TILE, 0);
         assert_eq!(MATRIX_WORDS % INIT_WG_SIZE, 0);
-        for kernel in [Kernel::Dot4I8Packed, Kernel::I32, Kernel::F16] {
-            let k = kernel.k_words();
-            assert_eq!(ROW_WORDS % k, 0);
-            assert_eq!((TILE * k) % WG_SIZE, 0, "tile loads split evenly");
-            let elem = if kernel == Kernel::F16 { 8 } else { 4 };
-            assert!(
-                2 * TILE * (k + 1) * elem <= 16 * 1024,
-                "fits 16 KiB workgroup memory"
-            );
-        }
+        assert_eq!(SIDE as u32 % STRIP_ROWS, 0);
     }
 }

@@ -4,10 +4,11 @@
 //! Many chains are in flight at once: the four chains of every hash of a batch. Each of the 64
 //! steps is one dispatch over all of them (grid z = chain) that computes
 //! `A ← reduce8(A · Mᵀ)` with reduce8 fused into the epilogue, the state packed four int8 to a
-//! word in ping-pong buffers. On GPUs a step runs in 64×64 output tiles staged through
-//! workgroup memory; on CPU adapters in row strips ([`Layout`]). An init dispatch sets
-//! `A = I`; a last dispatch sums each hash's four chains mod 256 and FNV-folds them on the
-//! device, so only 256 bytes per hash come back for the final SHA3 on the host.
+//! word in ping-pong buffers. On GPUs a step runs in output tiles staged through workgroup
+//! memory, in one of three variants ([`TileShape`], chosen with `BYSTACK_WGPU_TILE`); on CPU
+//! adapters in row strips ([`Layout`]). An init dispatch sets `A = I`; a last dispatch sums
+//! each hash's four chains mod 256 and FNV-folds them on the device, so only 256 bytes per
+//! hash come back for the final SHA3 on the host.
 //!
 //! Kernels ([`Kernel`]): `wgpu` runs int8 operands with `dot4I8Packed` (or a plain
 //! unpack-multiply fallback where the WGSL language feature is missing); `wgpu-f16` is the
@@ -15,12 +16,13 @@
 //! Every nonce a search reports is recomputed on the CPU first ([`batch::CpuConfirm`]).
 
 mod context;
+mod tiled;
 
 use std::ops::Range;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 
-pub use context::{DeviceMatrices, WgpuContext};
+pub use context::{DeviceMatrices, WgpuContext, CHECKED_ENV};
 
 use super::batch::{self, CpuConfirm};
 use super::seed::shared_matrices;
@@ -94,9 +96,9 @@ impl Kernel {
 /// How one chain step maps onto workgroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layout {
-    /// 64×64 output tiles per workgroup staged through workgroup memory, 8×8 outputs per
-    /// invocation: the layout for GPUs.
-    Tiled,
+    /// Output tiles per workgroup staged through workgroup memory, 8×8 outputs per
+    /// invocation, in the variant given: the layout for GPUs.
+    Tiled(Tile),
     /// Strips of 8 full rows per workgroup, 4 columns × 8 rows per invocation, A read at
     /// workgroup-uniform addresses, no workgroup memory: the layout for CPU adapters
     /// (lavapipe), where it runs about twice as fast as the tiled one.
@@ -104,20 +106,144 @@ pub enum Layout {
 }
 
 impl Layout {
-    /// The layout's name: `tiled` or `strip`.
+    /// The layout's name: `strip`, or `tiled-` and the variant (`tiled-b`; `tiled-b-single`
+    /// when single-buffered).
     pub fn name(self) -> &'static str {
         match self {
-            Layout::Tiled => "tiled",
             Layout::Strip => "strip",
+            Layout::Tiled(tile) => tile.name(),
         }
     }
 
-    /// The layout for an adapter of this type: strips on a CPU, tiles everywhere else.
+    /// The layout for an adapter of this type: strips on a CPU, the default tiles
+    /// ([`Tile::default`]) everywhere else. [`WgpuContext::new`] also reads
+    /// `BYSTACK_WGPU_TILE` ([`Tile::from_env`]).
     pub fn for_device_type(device_type: wgpu::DeviceType) -> Layout {
         match device_type {
             wgpu::DeviceType::Cpu => Layout::Strip,
-            _ => Layout::Tiled,
+            _ => Layout::Tiled(Tile::default()),
         }
+    }
+}
+
+/// The environment variable that picks the tiled variant on GPUs: `a`, `b` or `c`
+/// ([`TileShape`]); unset or empty for the default ([`Tile::default`]). CPU adapters keep
+/// strips whatever it says, and a layout passed to [`WgpuBackend::with_layout`] wins over it.
+pub const TILE_ENV: &str = "BYSTACK_WGPU_TILE";
+
+/// The tiled step variants. Every one gives each invocation an 8×8 block of outputs (64
+/// accumulators, with the 8 A and 8 M operands of one K unit read as four 16-byte
+/// workgroup-memory loads), keeps the workgroup tiles K-major with an XOR swizzle (no bank
+/// conflicts, no padding), and loads the next K chunk from global memory into registers in
+/// 16-byte loads while the current one is multiplied. They differ in how many invocations
+/// share a tile, which trades registers and workgroup memory per SM against the number of
+/// times each operand is read from L2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TileShape {
+    /// `a`: 64×64 outputs, 64 invocations (the shape of the earlier single tiled kernel).
+    /// K chunks of 32 int8 values (4 KiB of tiles, 8 KiB double-buffered) or of 16 f32 values
+    /// (8 KiB, 16 KiB). Small workgroups: fine-grained occupancy whatever the register count;
+    /// each operand is read from L2 4 times per step.
+    A,
+    /// `b` (the default): 128×128 outputs, 256 invocations. K chunks of 64 int8 values or 16
+    /// f32 values: 16 KiB of tiles, 32 KiB double-buffered. Each operand is read twice per
+    /// step (half the L2 traffic of `a`); two workgroups per SM need at most 128 registers
+    /// per invocation.
+    B,
+    /// `c`: 128 rows × 64 columns, 128 invocations. K chunks of 64 int8 values or 16 f32
+    /// values: 12 KiB of tiles, 24 KiB double-buffered. Between `a` and `b`: A is read 4
+    /// times per step, M twice.
+    C,
+}
+
+impl TileShape {
+    /// Every variant, in the order listings show them.
+    pub const ALL: [TileShape; 3] = [TileShape::A, TileShape::B, TileShape::C];
+
+    /// The variant's name in `BYSTACK_WGPU_TILE`: `a`, `b` or `c`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TileShape::A => "a",
+            TileShape::B => "b",
+            TileShape::C => "c",
+        }
+    }
+
+    /// The variant called `name` (`a`, `b` or `c`, any case).
+    pub fn from_name(name: &str) -> Option<TileShape> {
+        TileShape::ALL
+            .into_iter()
+            .find(|s| s.name().eq_ignore_ascii_case(name.trim()))
+    }
+}
+
+/// One tiled step variant as built: its shape, and whether each operand has two workgroup
+/// buffers (the next K chunk is stored into one while the other is read: one barrier per
+/// chunk) or one (two barriers per chunk, half the workgroup memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tile {
+    /// Outputs and invocations per workgroup.
+    pub shape: TileShape,
+    /// Two workgroup buffers per operand. A device whose workgroup storage cannot hold them
+    /// gets one instead ([`WgpuContext::layout`] reports what was built).
+    pub double_buffer: bool,
+}
+
+impl Default for Tile {
+    /// `b`, double-buffered: the best f16 variant on an H200 (see [`Tile::default_for`]).
+    fn default() -> Self {
+        Tile {
+            shape: TileShape::B,
+            double_buffer: true,
+        }
+    }
+}
+
+impl Tile {
+    /// `tiled-a` … `tiled-c`, with `-single` when single-buffered.
+    pub fn name(self) -> &'static str {
+        match (self.shape, self.double_buffer) {
+            (TileShape::A, true) => "tiled-a",
+            (TileShape::B, true) => "tiled-b",
+            (TileShape::C, true) => "tiled-c",
+            (TileShape::A, false) => "tiled-a-single",
+            (TileShape::B, false) => "tiled-b-single",
+            (TileShape::C, false) => "tiled-c-single",
+        }
+    }
+
+    /// The measured best variant for `kernel` on a discrete GPU. On an NVIDIA H200 over Vulkan
+    /// (batch 2048, `bench/README.md`): int8 `a` 7,053 H/s, `c` 6,890, `b` 6,610; f16 `b`
+    /// 3,699, `c` 3,579, `a` 3,076.
+    pub fn default_for(kernel: Kernel) -> Tile {
+        Tile {
+            shape: match kernel {
+                Kernel::F16 => TileShape::B,
+                Kernel::Dot4I8Packed | Kernel::I32 => TileShape::A,
+            },
+            double_buffer: true,
+        }
+    }
+
+    /// The variant `BYSTACK_WGPU_TILE` asks for (double-buffered where the device allows), or
+    /// [`Tile::default_for`] `kernel` when it is unset or empty.
+    ///
+    /// # Errors
+    /// [`BackendError::Config`] for any other value.
+    pub fn from_env(kernel: Kernel) -> Result<Tile> {
+        let value = std::env::var(TILE_ENV).unwrap_or_default();
+        if value.trim().is_empty() {
+            return Ok(Tile::default_for(kernel));
+        }
+        let shape = TileShape::from_name(&value).ok_or_else(|| {
+            BackendError::Config(format!(
+                "{TILE_ENV}={value:?}: expected one of a, b, c (tiled step variants)"
+            ))
+        })?;
+        Ok(Tile {
+            shape,
+            double_buffer: true,
+        })
     }
 }
 
@@ -180,7 +306,7 @@ pub fn list() -> Vec<BackendInfo> {
 }
 
 /// Opens `wgpu` (the best int8 kernel) or `wgpu-f16` on adapter `options.device` with
-/// `options.batch` hashes per batch (0 = 2 on a CPU adapter, 512 on a GPU).
+/// `options.batch` hashes per batch (0 = 2 on a CPU adapter, 2048 on a GPU).
 ///
 /// # Errors
 /// [`BackendError::Unknown`] for another name; [`BackendError::Unsupported`] when there is no
@@ -271,6 +397,9 @@ impl TensorityBackend for WgpuBackend {
             capabilities.push("shader-f16".into());
         }
         capabilities.push(format!("layout-{}", self.ctx.layout().name()));
+        if matches!(self.ctx.layout(), Layout::Tiled(_)) && !self.ctx.step_checked() {
+            capabilities.push("step-runtime-checks-off".into());
+        }
         BackendInfo {
             name: kernel.backend_name().to_string(),
             device: self.ctx.device_name(),

@@ -1,6 +1,7 @@
-// Bindings and helpers shared by every Tensority pipeline. The host prepends the constants
-// (SIDE, ROW_WORDS, MATRIX_WORDS, SEQ_LEN, TILE, K_WORDS, WG_SIZE, INIT_WG_SIZE)
-// from the Rust side, so dispatch sizes and shader sizes come from one place.
+// Bindings and helpers shared by the init, fold and strip-step pipelines (the tiled step is a
+// module of its own: tiled_common.wgsl). The host prepends the constants (SIDE, ROW_WORDS,
+// MATRIX_WORDS, SEQ_LEN, INIT_WG_SIZE, STRIP_ROWS) from the Rust side, so dispatch sizes and
+// shader sizes come from one place.
 //
 // Layout of a chain state: 256×256 int8, row-major, 4 int8 per u32 along the row
 // (byte c%4 of word 64·r + c/4 is A[r][c], two's complement, little-endian byte order).

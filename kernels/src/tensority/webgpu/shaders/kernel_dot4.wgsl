@@ -1,23 +1,13 @@
 // int8 operands packed four to a word; one signed 4×int8 dot product per call (SPIR-V
 // OpSDot where the device has it). Accumulation in i32 is exact: |P| ≤ 2^22.
-alias Elem = u32;
 alias Operand = u32;
 alias Acc = vec4<i32>;
 
 @group(1) @binding(0) var<storage, read> mats: array<u32>;
 
-// Matrix element i as staged (tiled layout).
-fn m_elem(i: u32) -> Elem {
-    return mats[i];
-}
-
 // Matrix element i as an operand (strip layout).
 fn m_operand(i: u32) -> Operand {
     return operand(mats[i]);
-}
-
-fn stage_a(w: u32) -> Elem {
-    return w;
 }
 
 // A chain-state word as an operand, without workgroup staging (strip layout).
@@ -25,7 +15,7 @@ fn a_operand(w: u32) -> Operand {
     return w;
 }
 
-fn operand(e: Elem) -> Operand {
+fn operand(e: u32) -> Operand {
     return e;
 }
 
