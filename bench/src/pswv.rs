@@ -10,22 +10,30 @@
 //! [`ChainContext`] at the start of the measured range. Each timed run starts from a fresh
 //! clone of that base.
 //!
-//! **The two timed paths**, over the whole measured range:
-//! * PSWV: [`validate_and_commit`] per window of `window` consecutive blocks, carrying the
-//!   context and the store from window to window (one write batch per window).
-//! * sequential: [`sequential::validate_and_apply`] one block at a time (one batch per block).
-//!   This is the engine's oracle: it validates the transactions *of one block serially*
-//!   (`validation::validate_txs` is a plain loop), whereas Bytom runs the stateless checks of
-//!   one block's transactions in parallel. The bench cannot parallelise inside the oracle
-//!   without changing the engine; the Bytom-like baseline ("parallel only within one block,
-//!   one commit per block") is PSWV with `--window 1`, reported as its own row.
+//! **The timed paths**, over the whole measured range:
+//! * PSWV: [`validate_and_commit_windows`] over windows of `window` consecutive blocks: one
+//!   write batch per window, window k+1's stages 0–3 running while window k's UTXO stage
+//!   folds and its batch is written (the design's sliding pipeline).
+//! * sequential, the baseline of `ratio`: [`sequential::validate_and_apply`] one block at a
+//!   time (one batch per block), as Bytom syncs: the transactions *of one block* are validated
+//!   concurrently on the same pool (Bytom's `ValidateTxs`), blocks strictly one after another.
+//! * serial: [`sequential::validate_and_apply_serial`], the same path with every transaction
+//!   validated on one thread; reported as `serial_tx_per_second` and `serial_ratio` so that
+//!   the gain of per-block parallelism is visible.
 //!
 //! **Transactions counted** are every transaction of the measured blocks, coinbases included
 //! (`measured_txs`); `tx/s = measured_txs / median seconds`.
 //!
-//! **Equality check, outside the timings**: after the runs, both paths must have accepted
+//! **Equality check, outside the timings**: after the runs, every path must have accepted
 //! every block and end with the same UTXO entries, the same transaction statuses and the same
 //! chain context; `states_equal` reports it.
+//!
+//! **Stage timers.** With `BYSTACK_PSWV_PROFILE=1` in the environment, the engine's
+//! [`profile`] timers run and each result carries `stage_seconds`: per window size, the mean
+//! seconds per run of every PSWV stage, and of every sequential stage. The timers cost a few
+//! `Instant::now` calls per block; leave them off for the reported figures. The results then
+//! also carry `bounds` ([`ParallelismBound`]): from every transaction's validation time alone,
+//! how far per-block parallelism falls short of whole-window parallelism at 2–16 threads.
 //!
 //! **Proof of work.** Generated blocks are not mined (nonce 0), so a real PoW check rejects
 //! them. `--pow none` uses [`SkipPow`]; `--pow cpu` uses [`MeasureOnlyPow`], which computes the
@@ -38,9 +46,13 @@ use std::time::Instant;
 
 use bystack_engine::devnet::{Adversity, ChainGenerator, GeneratorConfig};
 use bystack_engine::pow::meets_bits;
-use bystack_engine::pswv::{sequential, validate_and_commit, ChainContext, WindowFailure};
+use bystack_engine::pswv::{
+    profile, sequential, validate_and_commit, validate_and_commit_windows, ChainContext,
+    WindowFailure, WindowOutcome,
+};
 use bystack_engine::validation::{
-    BlockResult, MemoryUtxoStore, PowCheck, SkipPow, TensorityPow, UtxoError, UtxoView,
+    validate_tx, BlockContext, BlockResult, MemoryUtxoStore, PowCheck, SkipPow, TensorityPow,
+    UtxoError, UtxoView,
 };
 use bystack_engine::{Block, Hash};
 use bystack_kernels::backend::BackendError;
@@ -233,12 +245,26 @@ pub struct PswvResult {
     pub sequential_tx_per_second: f64,
     /// `pswv_tx_per_second / sequential_tx_per_second`.
     pub ratio: f64,
-    /// Both paths accepted every block and ended with equal entries, statuses and context.
+    /// Median transactions per second of the serial path (one thread for everything).
+    pub serial_tx_per_second: f64,
+    /// `pswv_tx_per_second / serial_tx_per_second`.
+    pub serial_ratio: f64,
+    /// Every path accepted every block and ended with equal entries, statuses and context.
     pub states_equal: bool,
     /// Seconds of every PSWV run.
     pub pswv_repeats_seconds: Vec<f64>,
     /// Seconds of every sequential run (shared by all window sizes of one invocation).
     pub sequential_repeats_seconds: Vec<f64>,
+    /// Seconds of every serial run (shared by all window sizes of one invocation).
+    pub serial_repeats_seconds: Vec<f64>,
+    /// With `BYSTACK_PSWV_PROFILE` set: mean seconds per run of each stage (`pswv.*` for this
+    /// window size, `seq.*` for the sequential path), else empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stage_seconds: Vec<(String, f64)>,
+    /// With `BYSTACK_PSWV_PROFILE` set: the load-balance bounds of the measured chain for
+    /// `threads` and [`BOUND_THREADS`] (see [`ParallelismBound`]), else empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bounds: Vec<ParallelismBound>,
     /// Seconds spent generating the chain (not timed work).
     pub generation_seconds: f64,
     /// Generator seed.
@@ -411,12 +437,48 @@ pub struct EndState {
     pub context: ChainContext,
 }
 
-/// One PSWV run over the whole range, windows of `window` blocks. Returns the elapsed
-/// seconds (the store clone is made before the clock starts) and the end state.
+/// One PSWV run over the whole range, windows of `window` blocks, through the engine's
+/// sliding pipeline ([`validate_and_commit_windows`]: one batch per window, window k+1's
+/// stages 0–3 beside window k's UTXO stage and commit). Returns the elapsed seconds (the
+/// store clone is made before the clock starts) and the end state.
+///
+/// # Errors
+/// [`PswvBenchError::Rejected`].
+pub fn run_pswv(
+    chain: &PreparedChain,
+    window: usize,
+    pow: &(dyn PowCheck + Sync),
+) -> Result<(f64, EndState)> {
+    let mut store = chain.store.clone();
+    let start = Instant::now();
+    let outcome = validate_and_commit_windows(
+        &chain.blocks,
+        window,
+        &mut store,
+        &chain.context,
+        chain.now,
+        pow,
+    );
+    let seconds = start.elapsed().as_secs_f64();
+    if let Some(failure) = &outcome.failure {
+        return Err(rejected("pswv", &chain.blocks, failure));
+    }
+    Ok((
+        seconds,
+        EndState {
+            store,
+            statuses: outcome.statuses,
+            context: outcome.next,
+        },
+    ))
+}
+
+/// [`run_pswv`] without the pipeline: [`validate_and_commit`] window after window, each
+/// window's stages strictly after the previous window's commit.
 ///
 /// # Errors
 /// [`PswvBenchError::Rejected`] or [`PswvBenchError::Store`].
-pub fn run_pswv(
+pub fn run_pswv_unpipelined(
     chain: &PreparedChain,
     window: usize,
     pow: &(dyn PowCheck + Sync),
@@ -445,18 +507,43 @@ pub fn run_pswv(
     ))
 }
 
-/// One sequential run (the engine's oracle, one block and one batch at a time).
+/// One run of the sequential path (one block and one batch at a time, each block's
+/// transactions validated concurrently on the current pool).
 ///
 /// # Errors
 /// [`PswvBenchError::Rejected`].
 pub fn run_sequential(chain: &PreparedChain, pow: &dyn PowCheck) -> Result<(f64, EndState)> {
+    run_blockwise(chain, pow, "sequential", sequential::validate_and_apply)
+}
+
+/// One run of the serial path (the sequential path on one thread).
+///
+/// # Errors
+/// [`PswvBenchError::Rejected`].
+pub fn run_serial(chain: &PreparedChain, pow: &dyn PowCheck) -> Result<(f64, EndState)> {
+    run_blockwise(chain, pow, "serial", sequential::validate_and_apply_serial)
+}
+
+type Blockwise = fn(
+    &[Block],
+    &mut dyn bystack_engine::validation::UtxoStore,
+    &ChainContext,
+    u64,
+    &dyn PowCheck,
+) -> WindowOutcome;
+
+fn run_blockwise(
+    chain: &PreparedChain,
+    pow: &dyn PowCheck,
+    path: &'static str,
+    validate: Blockwise,
+) -> Result<(f64, EndState)> {
     let mut store = chain.store.clone();
     let start = Instant::now();
-    let outcome =
-        sequential::validate_and_apply(&chain.blocks, &mut store, &chain.context, chain.now, pow);
+    let outcome = validate(&chain.blocks, &mut store, &chain.context, chain.now, pow);
     let seconds = start.elapsed().as_secs_f64();
     if let Some(failure) = &outcome.failure {
-        return Err(rejected("sequential", &chain.blocks, failure));
+        return Err(rejected(path, &chain.blocks, failure));
     }
     Ok((
         seconds,
@@ -468,9 +555,123 @@ pub fn run_sequential(chain: &PreparedChain, pow: &dyn PowCheck) -> Result<(f64,
     ))
 }
 
-/// Generates the chain once, then for each repeat times the sequential path and PSWV at every
-/// window size (interleaved, so that load on a shared machine hits both alike), all inside one
-/// rayon pool of `config.threads`. Calls `report` once per window size.
+/// Adds the stage timers' totals since the last call to `into`.
+fn add_stages(into: &mut Vec<(String, f64)>) {
+    for t in profile::take() {
+        let name = t.stage.name();
+        match into.iter_mut().find(|(n, _)| n == name) {
+            Some((_, s)) => *s += t.seconds,
+            None => into.push((name.to_string(), t.seconds)),
+        }
+    }
+}
+
+/// What per-block parallelism can reach on the measured chain, from the time of every
+/// transaction's `validate_tx` measured alone on one thread (the fastest of three runs): with `threads` threads and no
+/// overhead at all, the sequential path needs at least the sum over blocks of each block's
+/// makespan (its transactions spread over the threads, longest first), and a whole-window
+/// path at least the total over `threads`. Their quotient, `cap`, bounds `ratio` from above
+/// for the transaction work (both paths run every `validate_tx`; only the grouping differs).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ParallelismBound {
+    /// Threads assumed.
+    pub threads: usize,
+    /// Sum of every transaction's `validate_tx` time, seconds.
+    pub tx_seconds: f64,
+    /// Sum over blocks of the block's makespan on `threads` threads, seconds.
+    pub per_block_makespan_seconds: f64,
+    /// `tx_seconds / threads`.
+    pub window_makespan_seconds: f64,
+    /// `per_block_makespan_seconds / window_makespan_seconds`.
+    pub cap: f64,
+}
+
+/// Thread counts [`parallelism_bounds`] reports besides the configured one.
+pub const BOUND_THREADS: [usize; 4] = [2, 4, 8, 16];
+
+/// Measures [`ParallelismBound`] for `threads` and for every count of [`BOUND_THREADS`], on
+/// the calling thread (not timed work).
+pub fn parallelism_bounds(chain: &PreparedChain, threads: usize) -> Vec<ParallelismBound> {
+    let mut counts: Vec<usize> = BOUND_THREADS.to_vec();
+    counts.push(threads.max(1));
+    counts.sort_unstable();
+    counts.dedup();
+    let mut total = 0.0;
+    let mut per_block = vec![0.0; counts.len()];
+    for block in &chain.blocks {
+        let mut times: Vec<f64> = block
+            .transactions
+            .iter()
+            .enumerate()
+            .map(|(i, tx)| {
+                let context = BlockContext {
+                    version: block.header.version,
+                    height: block.header.height,
+                    tx_index: Some(i),
+                };
+                // The fastest of three runs: preemption on a shared machine only adds.
+                (0..3)
+                    .map(|_| {
+                        let start = Instant::now();
+                        black_box(validate_tx(black_box(tx), &context));
+                        start.elapsed().as_secs_f64()
+                    })
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .collect();
+        total += times.iter().sum::<f64>();
+        // Longest first onto the least loaded thread: optimal for up to threads + 1
+        // transactions, within 4/3 of optimal beyond (where it is close to total / threads).
+        times.sort_by(|a, b| b.total_cmp(a));
+        for (&n, sum) in counts.iter().zip(&mut per_block) {
+            let mut loads = vec![0.0f64; n];
+            for &t in &times {
+                if let Some(least) = loads.iter_mut().min_by(|a, b| a.total_cmp(b)) {
+                    *least += t;
+                }
+            }
+            *sum += loads.into_iter().fold(0.0, f64::max);
+        }
+    }
+    counts
+        .into_iter()
+        .zip(per_block)
+        .map(|(threads, per_block)| {
+            let window = total / threads as f64;
+            ParallelismBound {
+                threads,
+                tx_seconds: total,
+                per_block_makespan_seconds: per_block,
+                window_makespan_seconds: window,
+                cap: per_block / window,
+            }
+        })
+        .collect()
+}
+
+/// A timed path.
+#[derive(Debug, Clone, Copy)]
+enum Path {
+    Sequential,
+    Serial,
+    /// PSWV at the window size of this index.
+    Pswv(usize),
+}
+
+/// Every timing of one invocation.
+struct Timings {
+    sequential: Vec<f64>,
+    serial: Vec<f64>,
+    pswv: Vec<Vec<f64>>,
+    equal: Vec<bool>,
+    seq_stages: Vec<(String, f64)>,
+    pswv_stages: Vec<Vec<(String, f64)>>,
+}
+
+/// Generates the chain once, then for each repeat times the sequential path, the serial path
+/// and PSWV at every window size (interleaved, in an order rotated from repeat to repeat, so
+/// that load on a shared machine hits them alike), all inside one rayon pool of
+/// `config.threads`. Calls `report` once per window size.
 ///
 /// # Errors
 /// A bad configuration, a pool or backend that cannot be built, or a rejected block.
@@ -489,25 +690,89 @@ pub fn run(config: &PswvConfig, mut report: impl FnMut(&PswvResult)) -> Result<V
     };
     let chain = prepare_chain(config.blocks, config.txs_per_block, config.seed)?;
     let txs = chain.txs();
-    let (sequential_seconds, pswv_seconds, equal) = pool.install(|| {
-        let mut sequential_seconds = Vec::with_capacity(config.repeats);
-        let mut pswv_seconds = vec![Vec::with_capacity(config.repeats); config.windows.len()];
-        let mut equal = vec![true; config.windows.len()];
-        for _ in 0..config.repeats {
-            let (s, reference) = run_sequential(&chain, pow.as_ref())?;
-            sequential_seconds.push(s);
-            for (i, &window) in config.windows.iter().enumerate() {
-                let (p, state) = run_pswv(&chain, window, pow.as_ref())?;
-                pswv_seconds[i].push(p);
-                equal[i] &= state == reference;
+    let profiling = profile::enabled();
+    let bounds = if profiling {
+        parallelism_bounds(&chain, config.threads)
+    } else {
+        Vec::new()
+    };
+    let _ = profile::take();
+    let timed = pool.install(|| {
+        let mut t = Timings {
+            sequential: Vec::with_capacity(config.repeats),
+            serial: Vec::with_capacity(config.repeats),
+            pswv: vec![Vec::with_capacity(config.repeats); config.windows.len()],
+            equal: vec![true; config.windows.len()],
+            seq_stages: Vec::new(),
+            pswv_stages: vec![Vec::new(); config.windows.len()],
+        };
+        // Every path once per repeat, the order rotated from repeat to repeat so that a drift
+        // in the machine's load or state favours none of them.
+        let mut paths = vec![Path::Sequential, Path::Serial];
+        paths.extend((0..config.windows.len()).map(Path::Pswv));
+        for repeat in 0..config.repeats {
+            let mut reference: Option<EndState> = None;
+            let mut differs = vec![false; paths.len()];
+            for k in 0..paths.len() {
+                let at = (k + repeat) % paths.len();
+                let _ = profile::take();
+                let (_, state) = match paths[at] {
+                    Path::Sequential => {
+                        let run = run_sequential(&chain, pow.as_ref())?;
+                        t.sequential.push(run.0);
+                        add_stages(&mut t.seq_stages);
+                        run
+                    }
+                    Path::Serial => {
+                        let run = run_serial(&chain, pow.as_ref())?;
+                        t.serial.push(run.0);
+                        run
+                    }
+                    Path::Pswv(i) => {
+                        let run = run_pswv(&chain, config.windows[i], pow.as_ref())?;
+                        t.pswv[i].push(run.0);
+                        add_stages(&mut t.pswv_stages[i]);
+                        run
+                    }
+                };
+                match &reference {
+                    Some(r) => differs[at] = *r != state,
+                    None => reference = Some(state),
+                }
+            }
+            // Paths 0 and 1 (sequential, serial) underlie every window's comparison.
+            let base_differs = differs[0] || differs[1];
+            for (i, equal) in t.equal.iter_mut().enumerate() {
+                *equal &= !base_differs && !differs[2 + i];
             }
         }
-        Ok::<_, PswvBenchError>((sequential_seconds, pswv_seconds, equal))
+        Ok::<_, PswvBenchError>(t)
     })?;
+    let Timings {
+        sequential: sequential_seconds,
+        serial: serial_seconds,
+        pswv: pswv_seconds,
+        equal,
+        seq_stages,
+        pswv_stages,
+    } = timed;
+    let per_run = |stages: &[(String, f64)]| -> Vec<(String, f64)> {
+        stages
+            .iter()
+            .map(|(n, s)| (n.clone(), s / config.repeats as f64))
+            .collect()
+    };
     let seq = crate::median(&sequential_seconds).unwrap_or(f64::NAN);
+    let serial = crate::median(&serial_seconds).unwrap_or(f64::NAN);
     let rate = |count: usize, seconds: f64| count as f64 / seconds;
     let mut results = Vec::with_capacity(config.windows.len());
-    for ((&window, seconds), states_equal) in config.windows.iter().zip(pswv_seconds).zip(equal) {
+    for (((&window, seconds), states_equal), stages) in config
+        .windows
+        .iter()
+        .zip(pswv_seconds)
+        .zip(equal)
+        .zip(pswv_stages)
+    {
         let p = crate::median(&seconds).unwrap_or(f64::NAN);
         let result = PswvResult {
             window,
@@ -523,9 +788,21 @@ pub fn run(config: &PswvConfig, mut report: impl FnMut(&PswvResult)) -> Result<V
             sequential_blocks_per_second: rate(chain.blocks.len(), seq),
             sequential_tx_per_second: rate(txs, seq),
             ratio: seq / p,
+            serial_tx_per_second: rate(txs, serial),
+            serial_ratio: serial / p,
             states_equal,
             pswv_repeats_seconds: seconds,
             sequential_repeats_seconds: sequential_seconds.clone(),
+            serial_repeats_seconds: serial_seconds.clone(),
+            stage_seconds: if profiling {
+                per_run(&stages)
+                    .into_iter()
+                    .chain(per_run(&seq_stages))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            bounds: bounds.clone(),
             generation_seconds: chain.generation_seconds,
             seed: config.seed,
         };
@@ -674,9 +951,13 @@ mod tests {
             "the first measured block is full"
         );
         let (_, reference) = run_sequential(&chain, &SkipPow).unwrap();
+        let (_, serial) = run_serial(&chain, &SkipPow).unwrap();
+        assert!(serial == reference, "serial");
         for window in [1, 5, 12, 64] {
             let (_, state) = run_pswv(&chain, window, &SkipPow).unwrap();
             assert!(state == reference, "window {window}");
+            let (_, state) = run_pswv_unpipelined(&chain, window, &SkipPow).unwrap();
+            assert!(state == reference, "window {window}, unpipelined");
         }
         assert_ne!(reference.store, chain.store, "the range changes the state");
     }

@@ -10,8 +10,8 @@ use bystack_engine::genesis::genesis_block;
 use bystack_engine::hash::{sha3, AssetId, Hash, BTM_ASSET_ID};
 use bystack_engine::merkle::{tx_merkle_root, tx_status_merkle_root};
 use bystack_engine::pswv::{
-    sequential, validate_and_commit, validate_window, ChainContext, Overlay, WindowError,
-    WindowOutcome,
+    sequential, validate_and_commit, validate_and_commit_windows, validate_window, ChainContext,
+    Overlay, WindowError, WindowOutcome,
 };
 use bystack_engine::tx::{CoinbaseInput, SpendInput, Transaction, TxData, TxInput, TxOutput};
 use bystack_engine::validation::{
@@ -241,6 +241,19 @@ fn compare_window(base: &MemoryUtxoStore, start: &ChainContext, blocks: &[Block]
     }
     for (block, status) in blocks.iter().zip(&seq.statuses) {
         assert_eq!(block.transactions.len(), status.len());
+    }
+    // The same path with every transaction on one thread.
+    let mut serial_store = base.clone();
+    let serial =
+        sequential::validate_and_apply_serial(blocks, &mut serial_store, start, NOW, &SkipPow);
+    assert_eq!(serial, seq, "serial outcome");
+    assert_eq!(serial_store, seq_store, "serial store");
+    // The sliding pipeline over windows of several sizes.
+    for window in [1, 2, 5] {
+        let mut store = base.clone();
+        let piped = validate_and_commit_windows(blocks, window, &mut store, start, NOW, &SkipPow);
+        assert_eq!(piped, seq, "pipelined outcome, windows of {window}");
+        assert_eq!(store, seq_store, "pipelined store, windows of {window}");
     }
     seq
 }

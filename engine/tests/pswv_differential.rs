@@ -15,6 +15,10 @@
 //! the same base, context, clock and proof-of-work check ([`FlaggedPow`], which rejects the
 //! blocks carrying [`Injection::BadPow`]).
 //!
+//! A third of the windows are also run through the sliding pipeline
+//! ([`validate_and_commit_windows`]) cut into sub-windows of random size, and an eighth
+//! through the serial variant of the sequential path; both must match too.
+//!
 //! Set `PSWV_DIFF_SEED` to explore other seeds.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,7 +31,8 @@ use bystack_engine::devnet::{
 };
 use bystack_engine::entries::InputEntry;
 use bystack_engine::pswv::{
-    sequential, validate_and_commit, validate_window, ChainContext, Overlay, WindowOutcome,
+    sequential, validate_and_commit, validate_and_commit_windows, validate_window, ChainContext,
+    Overlay, WindowOutcome,
 };
 use bystack_engine::validation::{MemoryUtxoStore, UtxoEntry, UtxoStore, UtxoView, UtxoWrite};
 use bystack_engine::{EntryType, Hash, BTM_ASSET_ID};
@@ -222,6 +227,10 @@ struct Window {
     now: u64,
     /// Validate through [`validate_and_commit`] rather than [`validate_window`].
     commit: bool,
+    /// Also run the pipeline with sub-windows of this size.
+    pipeline: Option<usize>,
+    /// Also run the serial sequential path.
+    serial: bool,
 }
 
 /// Mostly small windows, some medium, ~5% of 100–300 blocks.
@@ -238,6 +247,9 @@ fn window_len(rng: &mut XorShift) -> usize {
 
 fn windows(chain: &Chain, rng: &mut XorShift) -> Vec<Window> {
     let mut out = Vec::with_capacity(WINDOWS_PER_CHAIN);
+    // The pipeline and serial choices draw from their own generator, so that the windows
+    // themselves stay those of `rng`.
+    let mut extra = XorShift::new(chain.seed ^ 0x0919_E11E);
     for _ in 0..WINDOWS_PER_CHAIN {
         let mut len = window_len(rng);
         let start = if rng.chance(0.05) {
@@ -258,11 +270,17 @@ fn windows(chain: &Chain, rng: &mut XorShift) -> Vec<Window> {
         } else {
             chain.now
         };
+        let commit = rng.chance(0.5);
+        let pipeline = extra
+            .chance(1.0 / 3.0)
+            .then(|| 1 + extra.below(len as u64) as usize);
         out.push(Window {
             start,
             len,
             now,
-            commit: rng.chance(0.5),
+            commit,
+            pipeline,
+            serial: extra.chance(0.125),
         });
     }
     out.sort_by_key(|w| w.start);
@@ -294,6 +312,10 @@ struct Counts {
     blocks: usize,
     /// Windows of 100 blocks or more accepted whole.
     long_accepted: usize,
+    /// Windows also run through the pipeline, with more than one sub-window.
+    pipelined: usize,
+    /// Windows also run through the serial path.
+    serial: usize,
     by_size: BTreeMap<&'static str, usize>,
     kinds_reached: BTreeSet<Injection>,
     failure_kinds: BTreeMap<String, usize>,
@@ -351,6 +373,32 @@ fn check_window(chain: &Chain, base: &MemoryUtxoStore, w: Window, counts: &mut C
         seq_store.entries().len(),
         store_diff(&pswv_store, &seq_store)
     );
+
+    if let Some(sub) = w.pipeline {
+        let mut store = base.clone();
+        let piped =
+            validate_and_commit_windows(blocks, sub, &mut store, context, w.now, &chain.pow);
+        assert_eq!(
+            piped, seq,
+            "{label}: pipelined (sub-windows of {sub}) outcome differs"
+        );
+        assert!(
+            store.entries() == seq_store.entries(),
+            "{label}: pipelined (sub-windows of {sub}) store differs:{}",
+            store_diff(&store, &seq_store)
+        );
+        if sub < w.len {
+            counts.pipelined += 1;
+        }
+    }
+    if w.serial {
+        let mut store = base.clone();
+        let serial =
+            sequential::validate_and_apply_serial(blocks, &mut store, context, w.now, &chain.pow);
+        assert_eq!(serial, seq, "{label}: serial outcome differs");
+        assert!(store == seq_store, "{label}: serial store differs");
+        counts.serial += 1;
+    }
 
     // The oracle itself behaves as the replay predicts (so the comparison is not vacuous).
     if w.now == chain.now {
@@ -425,14 +473,16 @@ fn pswv_agrees_with_the_sequential_path_on_random_adversarial_windows() {
 
     eprintln!(
         "pswv differential (master seed {master}): {} windows ({} blocks), {} failing ({} by the clock), \
-         {} crossing a seed epoch, {} of 100+ blocks accepted whole; sizes {:?}; failures {:?}; injections reached {:?}; \
-         chains built in {:.1?}, total {:.1?}",
+         {} crossing a seed epoch, {} of 100+ blocks accepted whole, {} pipelined, {} serial; sizes {:?}; failures {:?}; \
+         injections reached {:?}; chains built in {:.1?}, total {:.1?}",
         counts.windows,
         counts.blocks,
         counts.failing,
         counts.clock_failures,
         counts.crossing_epoch,
         counts.long_accepted,
+        counts.pipelined,
+        counts.serial,
         counts.by_size,
         counts.failure_kinds,
         counts.kinds_reached,
@@ -454,6 +504,12 @@ fn pswv_agrees_with_the_sequential_path_on_random_adversarial_windows() {
         counts.long_accepted >= 1,
         "no window of 100 blocks or more accepted whole"
     );
+    assert!(
+        counts.pipelined >= 200,
+        "only {} windows through the pipeline",
+        counts.pipelined
+    );
+    assert!(counts.serial >= 50, "only {} serial runs", counts.serial);
     assert!(
         counts.by_size.get("1").copied().unwrap_or(0) >= 1,
         "no window of one block"

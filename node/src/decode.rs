@@ -4,6 +4,7 @@
 use bystack_engine::block::{Block, BlockHeader};
 use bystack_engine::entries::EntryType;
 use bystack_engine::tx::{Transaction, TxInput};
+use bystack_engine::validation::{BlockError, TensorityPow};
 use bystack_engine::{DecodeError, Hash};
 use bystack_kernels::hex::{self, HexError};
 use bystack_kernels::pow;
@@ -45,14 +46,32 @@ pub enum DecodeCommandError {
     /// The PoW backend failed.
     #[error("proof-of-work backend: {0}")]
     Backend(#[from] bystack_kernels::backend::BackendError),
+    /// The PoW backend could not be opened or failed during the check.
+    #[error("proof of work: {0}")]
+    Pow(#[from] BlockError),
 }
 
 /// Decodes `text` (hex; surrounding whitespace ignored) and describes it as JSON. With a seed,
-/// headers and blocks also get their Tensority result and PoW verdict.
+/// headers and blocks also get their Tensority result and PoW verdict (on the `auto` backend).
 ///
 /// # Errors
 /// A [`DecodeCommandError`] for bad hex, an unknown serflag or malformed bytes.
 pub fn decode_hex(text: &str, seed: Option<&Hash>) -> Result<Value, DecodeCommandError> {
+    decode_hex_with_backend(text, seed, "auto")
+}
+
+/// [`decode_hex`] with the proof of work computed on the backend `pow_backend` (`auto`,
+/// `cpu`, `float`, `wgpu`, `cuda`, …); a device backend's failing result is re-checked on
+/// the CPU (see [`TensorityPow`]).
+///
+/// # Errors
+/// A [`DecodeCommandError`] for bad hex, an unknown serflag, malformed bytes or a backend
+/// that cannot be opened.
+pub fn decode_hex_with_backend(
+    text: &str,
+    seed: Option<&Hash>,
+    pow_backend: &str,
+) -> Result<Value, DecodeCommandError> {
     let bytes = hex::decode(text.trim())?;
     let Some(&flag) = bytes.first() else {
         return Err(DecodeCommandError::Empty);
@@ -65,7 +84,7 @@ pub fn decode_hex(text: &str, seed: Option<&Hash>) -> Result<Value, DecodeComman
                     source,
                 })?;
             let mut value = header_json(&header, "block_header");
-            add_pow(&mut value, &header, seed)?;
+            add_pow(&mut value, &header, seed, pow_backend)?;
             Ok(value)
         }
         SERFLAG_BLOCK => {
@@ -77,7 +96,7 @@ pub fn decode_hex(text: &str, seed: Option<&Hash>) -> Result<Value, DecodeComman
             value["transactions"] = block.transactions.iter().map(tx_json).collect();
             value["computed_transactions_merkle_root"] =
                 json!(block.compute_tx_merkle_root().to_hex());
-            add_pow(&mut value, &block.header, seed)?;
+            add_pow(&mut value, &block.header, seed, pow_backend)?;
             Ok(value)
         }
         SERFLAG_TX => {
@@ -111,18 +130,20 @@ fn add_pow(
     value: &mut Value,
     header: &BlockHeader,
     seed: Option<&Hash>,
+    pow_backend: &str,
 ) -> Result<(), DecodeCommandError> {
     let Some(seed) = seed else {
         return Ok(());
     };
-    let backend = bystack_kernels::open_backend("auto", 0)?;
-    let result = backend
-        .prepare(seed.as_bytes())?
-        .hash(header.hash().as_bytes())?;
+    let pow = TensorityPow::open(pow_backend, 0)?;
+    let (result, valid) = pow
+        .verify_batch(&[(header.hash(), *seed, header.bits)])
+        .pop()
+        .expect("one result per item")?;
     value["pow"] = json!({
         "tensority": hex::encode(&result),
         "target": format!("{:x}", pow::compact_to_big(header.bits)),
-        "valid": pow::meets_bits(&result, header.bits),
+        "valid": valid,
     });
     Ok(())
 }

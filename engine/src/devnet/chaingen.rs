@@ -22,7 +22,7 @@ use crate::tx::{CoinbaseInput, Transaction, TxData, TxInput, TxOutput};
 use crate::validation::{BlockError, BlockResult, PowCheck};
 
 use super::headers::HeaderChain;
-use super::wallet::{Utxo, Wallet, Witness, WALLET_KEYS, WALLET_MULTISIGS};
+use super::wallet::{Pool, Utxo, Wallet, Witness, MIN_FUNDING, WALLET_KEYS, WALLET_MULTISIGS};
 use super::XorShift;
 
 /// One adversarial feature. [`Injection::invalidates_block`] says which ones make the block
@@ -214,8 +214,6 @@ enum TxKind {
 
 /// Arbitrary data of [`Injection::DuplicateCoinbase`] coinbases.
 const DUPLICATE_ARBITRARY: &[u8] = b"bystack devnet duplicate coinbase";
-/// Smallest BTM input the generator funds a transaction with (1 BTM).
-const MIN_FUNDING: u64 = 100_000_000;
 
 /// A deterministic devnet chain generator; see the module docs.
 #[derive(Debug, Clone)]
@@ -227,8 +225,10 @@ pub struct ChainGenerator {
     headers: HeaderChain,
     /// Txs held back by [`Injection::SpendBeforeCreation`], included first in the next block.
     pending: Vec<(Transaction, u64)>,
-    /// BTM outputs spent in earlier blocks (for [`Injection::DoubleSpendAcrossBlocks`]).
+    /// BTM outputs spent in earlier blocks (for [`Injection::DoubleSpendAcrossBlocks`]; only
+    /// kept when the adversity can ask for it).
     spent: Vec<Utxo>,
+    track_spent: bool,
     issuance_nonce: u64,
     asset: AssetId,
 }
@@ -249,6 +249,15 @@ impl ChainGenerator {
         let genesis = genesis_block(Network::Devnet);
         let wallet = Wallet::new(&config.seed.to_le_bytes());
         let asset = wallet.asset_of(0);
+        let adversity = &config.adversity;
+        let track_spent = adversity
+            .random
+            .iter()
+            .any(|&(f, p)| f == Injection::DoubleSpendAcrossBlocks && p > 0.0)
+            || adversity
+                .at
+                .iter()
+                .any(|&(_, f)| f == Injection::DoubleSpendAcrossBlocks);
         ChainGenerator {
             rng: XorShift::new(config.seed),
             headers: HeaderChain::new(&genesis.header),
@@ -257,6 +266,7 @@ impl ChainGenerator {
             config,
             pending: Vec::new(),
             spent: Vec::new(),
+            track_spent,
             issuance_nonce: 0,
             asset,
         }
@@ -341,10 +351,12 @@ impl ChainGenerator {
 
     /// Adds `tx` (fee `fee`, status `fail`) to the block and to the wallet's view.
     fn push_tx(&mut self, b: &mut BlockBuild, tx: Transaction, fee: u64, fail: bool) -> usize {
-        for id in &tx.mapped.spent_output_ids {
-            if let Some(u) = self.wallet.get(id) {
-                if !fail || u.is_btm() {
-                    b.spent_here.push(u.clone());
+        if self.track_spent {
+            for id in &tx.mapped.spent_output_ids {
+                if let Some(u) = self.wallet.get(id) {
+                    if !fail || u.is_btm() {
+                        b.spent_here.push(u.clone());
+                    }
                 }
             }
         }
@@ -366,28 +378,23 @@ impl ChainGenerator {
         }
     }
 
-    /// Picks a spendable UTXO matching `filter`, preferring recent ones (chains of spends).
-    fn pick(&mut self, height: u64, filter: impl Fn(&Utxo) -> bool) -> Option<Utxo> {
-        let c: Vec<&Utxo> = self
-            .wallet
-            .spendable(height)
-            .into_iter()
-            .filter(|u| filter(u))
-            .collect();
-        if c.is_empty() {
+    /// Picks a spendable UTXO of `pool`, preferring recent ones (chains of spends): half the
+    /// time one of the 4 most recent, otherwise any. The wallet's index answers in O(log n).
+    fn pick(&mut self, height: u64, pool: Pool) -> Option<Utxo> {
+        let n = self.wallet.spendable_count(height, pool) as u64;
+        if n == 0 {
             return None;
         }
-        let n = c.len() as u64;
         let i = if self.rng.below(2) == 0 {
             n - 1 - self.rng.below(n.min(4))
         } else {
             self.rng.below(n)
         };
-        Some(c[i as usize].clone())
+        self.wallet.spendable_nth(height, pool, i as usize).cloned()
     }
 
     fn pick_funding(&mut self, height: u64) -> Option<Utxo> {
-        self.pick(height, |u| u.is_btm() && u.amount >= MIN_FUNDING)
+        self.pick(height, Pool::Funding)
     }
 
     fn ordinary_tx(&mut self, b: &mut BlockBuild) {
@@ -422,7 +429,7 @@ impl ChainGenerator {
             None => self.pick_funding(height)?,
         }];
         for _ in 0..self.rng.below(3) {
-            if let Some(u) = self.pick(height, |u| u.is_btm()) {
+            if let Some(u) = self.pick(height, Pool::Btm) {
                 if inputs.iter().all(|i| i.output_id != u.output_id) {
                     inputs.push(u);
                 }
@@ -481,11 +488,11 @@ impl ChainGenerator {
         bad_asset_signature: bool,
     ) -> Option<(Transaction, u64)> {
         let asset = self.asset;
-        let first = self.pick(height, |u| u.asset_id == asset)?;
+        let first = self.pick(height, Pool::Asset(asset))?;
         let fund = self.pick_funding(height)?;
         let mut assets = vec![first];
         if self.rng.below(2) == 0 {
-            if let Some(u) = self.pick(height, |u| u.asset_id == asset) {
+            if let Some(u) = self.pick(height, Pool::Asset(asset)) {
                 if u.output_id != assets[0].output_id {
                     assets.push(u);
                 }
@@ -516,7 +523,7 @@ impl ChainGenerator {
         let fund = self.pick_funding(height)?;
         let retire_program = vec![crate::vm::op::FAIL, 0x04, b'b', b'u', b'r', b'n'];
         let asset_input = if self.rng.below(2) == 0 {
-            self.pick(height, |u| u.asset_id == asset)
+            self.pick(height, Pool::Asset(asset))
         } else {
             None
         };

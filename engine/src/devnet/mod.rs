@@ -30,8 +30,8 @@ pub use chaingen::{
 pub use headers::HeaderChain;
 pub use sequential::{genesis_store, validate_sequentially, SequentialError, SequentialOutcome};
 pub use wallet::{
-    Owner, Utxo, Wallet, Witness, GAS_SLACK, VM_GAS_P2WPKH, VM_GAS_P2WSH, WALLET_KEYS,
-    WALLET_MULTISIGS,
+    Owner, Pool, Utxo, Wallet, Witness, GAS_SLACK, MIN_FUNDING, VM_GAS_P2WPKH, VM_GAS_P2WSH,
+    WALLET_KEYS, WALLET_MULTISIGS,
 };
 
 #[cfg(doc)]

@@ -2,7 +2,7 @@
 //! programs, the wallet's own view of its unspent outputs, and signed transactions with fees
 //! that cover their gas.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use ripemd::Digest as _;
 
@@ -24,6 +24,32 @@ pub const VM_GAS_P2WPKH: u64 = 2_000;
 pub const VM_GAS_P2WSH: u64 = 5_000;
 /// Gas added to every estimate, so that a few bytes more or less never matter.
 pub const GAS_SLACK: u64 = 200;
+/// Smallest BTM output that can fund a transaction on its own (1 BTM): the
+/// [`Pool::Funding`] threshold.
+pub const MIN_FUNDING: u64 = 100_000_000;
+
+/// A class of spendable outputs [`Wallet::spendable_count`] and [`Wallet::spendable_nth`]
+/// draw from, each kept in creation order by an incremental index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pool {
+    /// Every BTM output.
+    Btm,
+    /// BTM outputs of at least [`MIN_FUNDING`].
+    Funding,
+    /// Outputs of one non-BTM asset.
+    Asset(AssetId),
+}
+
+impl Pool {
+    /// Whether `utxo` belongs to the pool.
+    pub fn contains(self, utxo: &Utxo) -> bool {
+        match self {
+            Pool::Btm => utxo.is_btm(),
+            Pool::Funding => utxo.is_btm() && utxo.amount >= MIN_FUNDING,
+            Pool::Asset(asset) => !utxo.is_btm() && utxo.asset_id == asset,
+        }
+    }
+}
 
 /// Who can spend a control program of the wallet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,6 +125,178 @@ struct Multisig {
     script: Vec<u8>,
 }
 
+/// A set of creation numbers (`Utxo::seq`, from 1) with rank queries: a Fenwick tree over
+/// presence bits, grown by doubling, so insert, remove and "the n-th smallest" are
+/// O(log n) and a pick never sorts the pool.
+#[derive(Debug, Clone, Default)]
+struct SeqSet {
+    /// `tree[i]` counts the members in `(i - lowbit(i), i]`; `tree[0]` is unused.
+    tree: Vec<u32>,
+    present: Vec<bool>,
+    len: usize,
+}
+
+impl SeqSet {
+    fn capacity(&self) -> usize {
+        self.tree.len().saturating_sub(1)
+    }
+
+    fn grow(&mut self, seq: usize) {
+        let capacity = (seq + 1).next_power_of_two().max(64);
+        self.present.resize(capacity + 1, false);
+        // Rebuild in O(capacity): counts at the leaves, each node pushed to its parent.
+        self.tree = self.present.iter().map(|&p| u32::from(p)).collect();
+        for i in 1..=capacity {
+            let parent = i + (i & i.wrapping_neg());
+            if parent <= capacity {
+                self.tree[parent] += self.tree[i];
+            }
+        }
+    }
+
+    fn update(&mut self, seq: usize, add: bool) {
+        let capacity = self.capacity();
+        let mut i = seq;
+        while i <= capacity {
+            if add {
+                self.tree[i] += 1;
+            } else {
+                self.tree[i] -= 1;
+            }
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    fn insert(&mut self, seq: u64) {
+        let seq = seq as usize;
+        if seq > self.capacity() {
+            self.grow(seq);
+        }
+        if !self.present[seq] {
+            self.present[seq] = true;
+            self.len += 1;
+            self.update(seq, true);
+        }
+    }
+
+    fn remove(&mut self, seq: u64) {
+        let seq = seq as usize;
+        if self.present.get(seq).copied().unwrap_or(false) {
+            self.present[seq] = false;
+            self.len -= 1;
+            self.update(seq, false);
+        }
+    }
+
+    /// The `rank`-th smallest member (from 0).
+    fn nth(&self, rank: usize) -> Option<u64> {
+        if rank >= self.len {
+            return None;
+        }
+        let capacity = self.capacity();
+        let mut pos = 0;
+        let mut remaining = rank as u32 + 1;
+        let mut step = capacity.next_power_of_two();
+        while step > 0 {
+            if pos + step <= capacity && self.tree[pos + step] < remaining {
+                pos += step;
+                remaining -= self.tree[pos];
+            }
+            step /= 2;
+        }
+        Some(pos as u64 + 1)
+    }
+}
+
+/// The wallet's spendable outputs by [`Pool`], in creation order. Coinbase outputs wait in
+/// `immature` until a query at a height where they are mature; the index then answers for
+/// that height and every later one (queries at an earlier height fall back to a scan).
+#[derive(Debug, Clone, Default)]
+struct SpendIndex {
+    btm: SeqSet,
+    funding: SeqSet,
+    assets: HashMap<AssetId, SeqSet>,
+    /// `(height at which it matures, seq)` of coinbase outputs not yet in a pool.
+    immature: BTreeSet<(u64, u64)>,
+    /// Every coinbase output maturing at or below this height is in the pools.
+    matured_to: u64,
+    /// Output ID by `seq - 1`.
+    ids: Vec<Hash>,
+}
+
+fn maturity_height(utxo: &Utxo) -> u64 {
+    utxo.height
+        .saturating_add(crate::consensus::COINBASE_PENDING_BLOCK_NUMBER)
+}
+
+impl SpendIndex {
+    fn sets(&mut self, utxo: &Utxo) -> [Option<&mut SeqSet>; 2] {
+        if utxo.is_btm() {
+            let funding = (utxo.amount >= MIN_FUNDING).then_some(&mut self.funding);
+            [Some(&mut self.btm), funding]
+        } else {
+            [Some(self.assets.entry(utxo.asset_id).or_default()), None]
+        }
+    }
+
+    fn set(&self, pool: Pool) -> Option<&SeqSet> {
+        match pool {
+            Pool::Btm => Some(&self.btm),
+            Pool::Funding => Some(&self.funding),
+            Pool::Asset(asset) => self.assets.get(&asset),
+        }
+    }
+
+    fn pool(&mut self, utxo: &Utxo) {
+        for set in self.sets(utxo).into_iter().flatten() {
+            set.insert(utxo.seq);
+        }
+    }
+
+    fn insert(&mut self, utxo: &Utxo) {
+        let slot = (utxo.seq as usize).saturating_sub(1);
+        if self.ids.len() <= slot {
+            self.ids.resize(slot + 1, Hash::ZERO);
+        }
+        self.ids[slot] = utxo.output_id;
+        if utxo.coinbase && maturity_height(utxo) > self.matured_to {
+            self.immature.insert((maturity_height(utxo), utxo.seq));
+        } else {
+            self.pool(utxo);
+        }
+    }
+
+    fn remove(&mut self, utxo: &Utxo) {
+        if !(utxo.coinbase && self.immature.remove(&(maturity_height(utxo), utxo.seq))) {
+            for set in self.sets(utxo).into_iter().flatten() {
+                set.remove(utxo.seq);
+            }
+        }
+    }
+
+    /// Moves every coinbase output mature at `height` into the pools. False when the index
+    /// already answers for a later height (the caller then scans).
+    fn mature(&mut self, height: u64, utxos: &BTreeMap<Hash, Utxo>) -> bool {
+        if height < self.matured_to {
+            return false;
+        }
+        while let Some(&(at, seq)) = self.immature.first() {
+            if at > height {
+                break;
+            }
+            self.immature.pop_first();
+            let id = self.ids[(seq - 1) as usize];
+            if let Some(utxo) = utxos.get(&id).filter(|u| u.seq == seq) {
+                for set in self.sets(utxo).into_iter().flatten() {
+                    set.insert(seq);
+                }
+            }
+        }
+        self.matured_to = height;
+        true
+    }
+}
+
 /// A deterministic wallet. Keys are `SigningKey::from_seed(SHA3(seed ‖ index_le32))`: single
 /// keys use indices `0..WALLET_KEYS`, multisig group `g` uses `1000 + 3g + {0,1,2}`.
 #[derive(Debug, Clone)]
@@ -107,6 +305,7 @@ pub struct Wallet {
     multisigs: Vec<Multisig>,
     owners: HashMap<Vec<u8>, Owner>,
     utxos: BTreeMap<Hash, Utxo>,
+    index: SpendIndex,
     seq: u64,
 }
 
@@ -146,6 +345,7 @@ impl Wallet {
             multisigs,
             owners,
             utxos: BTreeMap::new(),
+            index: SpendIndex::default(),
             seq: 0,
         }
     }
@@ -206,6 +406,35 @@ impl Wallet {
             .collect();
         v.sort_by_key(|u| u.seq);
         v
+    }
+
+    /// How many UTXOs of `pool` a block at `height` may spend: `spendable(height)` filtered
+    /// by [`Pool::contains`], counted without a scan when `height` is not below an earlier
+    /// query's (O(log n) per newly mature coinbase output).
+    pub fn spendable_count(&mut self, height: u64, pool: Pool) -> usize {
+        if self.index.mature(height, &self.utxos) {
+            self.index.set(pool).map_or(0, |set| set.len)
+        } else {
+            self.scan(height, pool).count()
+        }
+    }
+
+    /// The `n`-th (from 0, oldest first) UTXO of `pool` a block at `height` may spend: the
+    /// same output as `spendable(height)` filtered by [`Pool::contains`] and indexed by `n`,
+    /// found in O(log n) under the same condition as [`Wallet::spendable_count`].
+    pub fn spendable_nth(&mut self, height: u64, pool: Pool, n: usize) -> Option<&Utxo> {
+        if self.index.mature(height, &self.utxos) {
+            let seq = self.index.set(pool)?.nth(n)?;
+            self.utxos.get(&self.index.ids[(seq - 1) as usize])
+        } else {
+            self.scan(height, pool).nth(n)
+        }
+    }
+
+    fn scan(&self, height: u64, pool: Pool) -> impl Iterator<Item = &Utxo> {
+        self.spendable(height)
+            .into_iter()
+            .filter(move |u| pool.contains(u))
     }
 
     /// The witness arguments for `program` over `message`.
@@ -373,7 +602,9 @@ impl Wallet {
             } = *entry
             {
                 if !status_fail || asset_id == BTM_ASSET_ID {
-                    self.utxos.remove(&spent_output_id);
+                    if let Some(old) = self.utxos.remove(&spent_output_id) {
+                        self.index.remove(&old);
+                    }
                 }
             }
         }
@@ -386,20 +617,119 @@ impl Wallet {
                 continue;
             }
             self.seq += 1;
-            self.utxos.insert(
-                result.id,
-                Utxo {
-                    output_id: result.id,
-                    source_id: tx.mapped.mux_id,
-                    source_position: position as u64,
-                    asset_id: out.asset_id,
-                    amount: out.amount,
-                    control_program: out.control_program.clone(),
+            let utxo = Utxo {
+                output_id: result.id,
+                source_id: tx.mapped.mux_id,
+                source_position: position as u64,
+                asset_id: out.asset_id,
+                amount: out.amount,
+                control_program: out.control_program.clone(),
+                height,
+                coinbase,
+                seq: self.seq,
+            };
+            self.index.insert(&utxo);
+            if let Some(old) = self.utxos.insert(result.id, utxo) {
+                self.index.remove(&old);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devnet::XorShift;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn seq_set_ranks_match_a_sorted_set() {
+        let mut rng = XorShift::new(99);
+        let mut set = SeqSet::default();
+        let mut oracle = BTreeSet::new();
+        for step in 0..20_000u64 {
+            let seq = 1 + rng.below(3_000 + step / 4);
+            if rng.below(3) == 0 {
+                set.remove(seq);
+                oracle.remove(&seq);
+            } else {
+                set.insert(seq);
+                oracle.insert(seq);
+            }
+            assert_eq!(set.len, oracle.len());
+            if step % 97 == 0 {
+                for (rank, &seq) in oracle.iter().enumerate() {
+                    assert_eq!(set.nth(rank), Some(seq), "rank {rank}");
+                }
+                assert_eq!(set.nth(oracle.len()), None);
+            }
+        }
+    }
+
+    /// The index answers exactly what a scan of `spendable` does, at rising heights (the
+    /// index) and at earlier ones (the scan fallback), while outputs come and go and
+    /// coinbase outputs mature.
+    #[test]
+    fn spendable_pools_match_the_scan() {
+        let mut wallet = Wallet::new(b"pools");
+        let asset = wallet.asset_of(0);
+        let mut rng = XorShift::new(7);
+        let program = wallet.p2wpkh_program(1);
+        let mut live: Vec<Hash> = Vec::new();
+        for height in 1..400u64 {
+            // Remove a few outputs as a spend would.
+            for _ in 0..rng.below(3) {
+                if live.is_empty() {
+                    break;
+                }
+                let id = live.swap_remove(rng.below(live.len() as u64) as usize);
+                if let Some(old) = wallet.utxos.remove(&id) {
+                    wallet.index.remove(&old);
+                }
+            }
+            // Add outputs: one coinbase, some BTM of both sizes, some of the asset.
+            for k in 0..1 + rng.below(4) {
+                wallet.seq += 1;
+                let coinbase = k == 0;
+                let btm = coinbase || rng.below(3) != 0;
+                let utxo = Utxo {
+                    output_id: sha3(&[height.to_le_bytes(), k.to_le_bytes()].concat()),
+                    source_id: Hash::ZERO,
+                    source_position: k,
+                    asset_id: if btm { BTM_ASSET_ID } else { asset },
+                    amount: if rng.below(2) == 0 {
+                        MIN_FUNDING
+                    } else {
+                        1_000
+                    },
+                    control_program: program.clone(),
                     height,
                     coinbase,
-                    seq: self.seq,
-                },
-            );
+                    seq: wallet.seq,
+                };
+                live.push(utxo.output_id);
+                wallet.index.insert(&utxo);
+                wallet.utxos.insert(utxo.output_id, utxo);
+            }
+            let query = if height % 10 == 0 {
+                height.saturating_sub(150) // below an earlier query: the scan
+            } else {
+                height
+            };
+            for pool in [Pool::Btm, Pool::Funding, Pool::Asset(asset)] {
+                let expected: Vec<Hash> = wallet
+                    .spendable(query)
+                    .into_iter()
+                    .filter(|u| pool.contains(u))
+                    .map(|u| u.output_id)
+                    .collect();
+                assert_eq!(wallet.spendable_count(query, pool), expected.len());
+                for (n, id) in expected.iter().enumerate() {
+                    let got = wallet.spendable_nth(query, pool, n).map(|u| u.output_id);
+                    assert_eq!(got, Some(*id), "{pool:?} at {query}, rank {n}");
+                }
+                assert!(wallet.spendable_nth(query, pool, expected.len()).is_none());
+            }
         }
     }
 }

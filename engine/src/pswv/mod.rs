@@ -3,19 +3,23 @@
 //! decision of the sequential validator (same first invalid block, same error, same UTXO
 //! writes, same transaction statuses), committing the valid prefix in one write batch.
 //!
-//! * [`sequential::validate_and_apply`]: the oracle, as Bytom does it: per block
-//!   [`validate_block`](crate::validation::validate_block), then the UTXO view, one batch per
-//!   block.
+//! * [`sequential::validate_and_apply`]: the oracle, as Bytom does it: per block the checks
+//!   of [`validate_block`](crate::validation::validate_block) (the block's transactions
+//!   validated concurrently), then the UTXO view, one batch per block.
 //! * [`validate_window`] / [`validate_and_commit`]: the stages of the design. Stage 0
 //!   ([`ChainContext`], sequential) derives every block's
-//!   [`ParentInfo`](crate::validation::ParentInfo) and runs the cheap
-//!   header checks; stage 1 (the proof of work of every block) and stages 2–3 (every
-//!   transaction of the window through [`validate_tx`](crate::validation::validate_tx), then
-//!   the per-block reductions) run in parallel with rayon; stage 4 folds UTXO events grouped
-//!   by output ID; stage 5 returns one batch of
+//!   [`ParentInfo`](crate::validation::ParentInfo) and runs the cheap header checks, then
+//!   stage 1 checks the proof of work of every block in one batch; beside them, with rayon,
+//!   stages 2–3 (every transaction of the window through
+//!   [`validate_tx`](crate::validation::validate_tx), then the per-block reductions) and the
+//!   grouping of the window's UTXO events by output ID; stage 4 folds those events over the
+//!   UTXO state; stage 5 returns one batch of
 //!   [`UtxoWrite`](crate::validation::UtxoWrite)s for the valid prefix.
+//! * [`validate_and_commit_windows`]: the sliding pipeline over many windows, window k+1's
+//!   stages 0–3 running while window k folds and commits.
 //! * [`Overlay`]: a window's delta over a base store, so window k+1 validates before
 //!   window k's batch lands.
+//! * [`profile`]: stage timers (off unless enabled) for both paths.
 //!
 //! Both paths share the rule code of [`crate::validation`]: the transaction checks, the
 //! per-block body reductions ([`reduce_block_body`](crate::validation::reduce_block_body)) and
@@ -23,12 +27,15 @@
 
 mod context;
 mod overlay;
+mod pipeline;
+pub mod profile;
 pub mod sequential;
 mod utxo_fold;
 mod window;
 
 pub use context::ChainContext;
 pub use overlay::Overlay;
+pub use pipeline::validate_and_commit_windows;
 pub use window::{validate_and_commit, validate_window, WindowResult};
 
 use crate::validation::{BlockError, UtxoError};

@@ -3,9 +3,11 @@
 //! of `UtxoView::apply_transaction` — the events are grouped by output ID, and each ID's
 //! events are folded in order with the sequential rules and the block-boundary rule.
 //!
-//! Which spends and outputs a transaction touches (status-fail transactions keep only BTM,
-//! retirements create nothing) and the checks on a spend come from `validation/utxo.rs`, so
-//! the two paths share one copy of each rule.
+//! The events are collected and grouped before the statuses are known (beside stages 2–3):
+//! each carries whether it moves BTM, and the fold drops the non-BTM events of status-fail
+//! transactions. Which spends and outputs a transaction touches (status-fail transactions
+//! keep only BTM, retirements create nothing) and the checks on a spend come from
+//! `validation/utxo.rs`, so the two paths share one copy of each rule.
 
 use rayon::prelude::*;
 
@@ -38,6 +40,8 @@ struct Event {
     id: Hash,
     pos: Position,
     action: Action,
+    /// Whether it moves BTM (kept in a status-fail transaction).
+    btm: bool,
 }
 
 /// The events of the window, grouped by output ID, each group in position order.
@@ -48,16 +52,13 @@ pub(super) struct Events {
     runs: Vec<usize>,
 }
 
-/// The UTXO events of one block: spends (phase 0) then creates (phase 1) per transaction.
-fn block_events(index: usize, block: &Block, status_fail: &[bool]) -> Vec<Event> {
+/// The UTXO events of one block: spends (phase 0) then creates (phase 1) per transaction,
+/// whatever the transactions' statuses.
+fn block_events(index: usize, block: &Block, events: &mut Vec<Event>) {
     let height = block.header.height;
     let first = block.transactions.first().map(Transaction::id);
-    let mut events = Vec::new();
-    for (t, (tx, &fail)) in block.transactions.iter().zip(status_fail).enumerate() {
+    for (t, tx) in block.transactions.iter().enumerate() {
         for (slot, id) in tx.mapped.spent_output_ids.iter().enumerate() {
-            if fail && spent_asset(tx, id) != Some(BTM_ASSET_ID) {
-                continue;
-            }
             events.push(Event {
                 id: *id,
                 pos: Position {
@@ -67,13 +68,11 @@ fn block_events(index: usize, block: &Block, status_fail: &[bool]) -> Vec<Event>
                     slot,
                 },
                 action: Action::Spend { height },
+                btm: spent_asset(tx, id) == Some(BTM_ASSET_ID),
             });
         }
         let is_coinbase = first == Some(tx.id());
         for (slot, (id, asset)) in created_outputs(tx).enumerate() {
-            if fail && asset != BTM_ASSET_ID {
-                continue;
-            }
             events.push(Event {
                 id,
                 pos: Position {
@@ -87,34 +86,39 @@ fn block_events(index: usize, block: &Block, status_fail: &[bool]) -> Vec<Event>
                     block_height: height,
                     spent: false,
                 }),
+                btm: asset == BTM_ASSET_ID,
             });
         }
     }
-    events
 }
 
 impl Events {
-    /// The events of `blocks` (with their statuses), grouped by output ID.
-    pub fn collect(blocks: &[Block], statuses: &[Vec<bool>]) -> Events {
+    /// The events of `blocks`, grouped by output ID. Needs no statuses: the fold applies them.
+    pub fn collect(blocks: &[Block]) -> Events {
         let mut events: Vec<Event> = blocks
             .par_iter()
-            .zip(statuses)
             .enumerate()
-            .flat_map_iter(|(i, (block, status))| block_events(i, block, status))
+            .fold(Vec::new, |mut events, (i, block)| {
+                block_events(i, block, &mut events);
+                events
+            })
+            .flatten_iter()
             .collect();
         events.par_sort_unstable_by_key(|e| (e.id, e.pos));
         let mut runs: Vec<usize> = (0..events.len())
+            .into_par_iter()
             .filter(|&i| i == 0 || events[i].id != events[i - 1].id)
             .collect();
         runs.push(events.len());
         Events { events, runs }
     }
 
-    /// Folds every ID over the blocks before `cutoff`, in parallel.
+    /// Folds every ID over the blocks before `cutoff`, in parallel; `statuses` holds the
+    /// `status_fail` flags of (at least) those blocks.
     ///
     /// Returns the first failure (position and the sequential path's error) and the writes
-    /// of the blocks before `cutoff`; the writes are only meaningful when there is no
-    /// failure.
+    /// of the blocks before `cutoff`, ordered by output ID; the writes are only meaningful
+    /// when there is no failure.
     ///
     /// # Errors
     /// [`UtxoError::Store`] from `base`.
@@ -123,11 +127,21 @@ impl Events {
         &self,
         base: &S,
         cutoff: usize,
+        statuses: &[Vec<bool>],
     ) -> UtxoResult<(Option<(Position, UtxoError)>, Vec<UtxoWrite>)> {
         let folded: Vec<Folded> = self
             .runs
             .par_windows(2)
-            .map(|w| fold_id(&self.events[w[0]..w[1]], base, cutoff))
+            .map(|w| fold_id(&self.events[w[0]..w[1]], base, cutoff, statuses))
+            .filter(|f| {
+                !matches!(
+                    f,
+                    Ok(Folded {
+                        failure: None,
+                        write: None
+                    })
+                )
+            })
             .collect::<UtxoResult<_>>()?;
         let failure = folded
             .iter()
@@ -152,10 +166,19 @@ fn block_boundary(state: &mut Option<UtxoEntry>) {
     }
 }
 
-fn fold_id<S: UtxoStore + ?Sized>(run: &[Event], base: &S, cutoff: usize) -> UtxoResult<Folded> {
+fn fold_id<S: UtxoStore + ?Sized>(
+    run: &[Event],
+    base: &S,
+    cutoff: usize,
+    statuses: &[Vec<bool>],
+) -> UtxoResult<Folded> {
     let live = run.partition_point(|e| e.pos.block < cutoff);
-    let run = &run[..live];
-    let Some(first) = run.first() else {
+    // A status-fail transaction keeps only its BTM spends and outputs.
+    let mut run = run[..live]
+        .iter()
+        .filter(|e| e.btm || !statuses[e.pos.block][e.pos.tx])
+        .peekable();
+    let Some(first) = run.peek() else {
         return Ok(Folded {
             failure: None,
             write: None,

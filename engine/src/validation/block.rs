@@ -3,9 +3,16 @@
 //! [`PowCheck`]), then every transaction, the coinbase amount, the block gas, and the two merkle
 //! roots. Success yields a [`ValidatedBlock`], the only form the UTXO view applies.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use bystack_kernels::{open_backend, PreparedSeed, TensorityBackend};
+use bystack_kernels::backend::BackendError;
+use bystack_kernels::tensority::batch::CpuConfirm;
+use bystack_kernels::tensority::cpu::CpuKernel;
+use bystack_kernels::{
+    open_backend_with, BackendInfo, BackendOptions, PreparedSeed, TensorityBackend,
+};
+use rayon::prelude::*;
 
 use crate::block::Block;
 use crate::consensus::{block_subsidy, MAX_BLOCK_GAS, MAX_TIME_OFFSET_SECONDS};
@@ -41,82 +48,298 @@ pub trait PowCheck {
     /// # Errors
     /// [`BlockError::PowBackend`] when the backend fails.
     fn check(&self, block_hash: &Hash, seed: &Hash, bits: u64) -> BlockResult<bool>;
+
+    /// [`check`](PowCheck::check) of every `(block hash, seed, bits)` item, one verdict per
+    /// item in order: PSWV hands the proofs of work of a whole window over in one call, so
+    /// that a batched backend can run them together. The default checks each item on its own,
+    /// spread over the current rayon pool.
+    fn check_batch(&self, items: &[(Hash, Hash, u64)]) -> Vec<BlockResult<bool>>
+    where
+        Self: Sync,
+    {
+        items
+            .par_iter()
+            .map(|(block_hash, seed, bits)| self.check(block_hash, seed, *bits))
+            .collect()
+    }
+}
+
+/// Whether a backend of this name computes Tensority with the integer CPU kernels (or the
+/// scalar reference), whose word on a failing proof of work is final. Every other backend
+/// (`float`, `wgpu…`, `cuda…`, or anything unknown) is a device whose failing verdicts are
+/// re-checked on the CPU.
+fn is_integer_cpu_backend(name: &str) -> bool {
+    CpuKernel::from_name(name.strip_prefix("cpu-").unwrap_or(name)).is_some()
+}
+
+/// One prepared seed and, for device backends, the CPU kernel that re-checks its rejections
+/// (built on the first rejection).
+struct SeedSlot {
+    prepared: Arc<dyn PreparedSeed>,
+    confirm: OnceLock<CpuConfirm>,
+}
+
+impl SeedSlot {
+    fn confirm(&self) -> BlockResult<&CpuConfirm> {
+        if let Some(c) = self.confirm.get() {
+            return Ok(c);
+        }
+        let built = CpuConfirm::new(self.prepared.seed()).map_err(backend_error)?;
+        Ok(self.confirm.get_or_init(|| built))
+    }
+}
+
+fn backend_error(e: BackendError) -> BlockError {
+    BlockError::PowBackend {
+        message: e.to_string(),
+    }
 }
 
 /// The real proof of work: a Tensority backend from [`bystack_kernels::open_backend`], with the
 /// prepared data of the two most recent seeds kept (seeds change every 256 blocks, and a PSWV
 /// window checked in parallel spans at most two).
+///
+/// A block is never rejected on a device's word alone: when the backend is not an integer CPU
+/// backend (`float`, `wgpu…`, `cuda…`), every result that fails its target is recomputed on
+/// the fastest CPU kernel and the CPU's verdict is returned (counted by
+/// [`device_rejections_overruled`](Self::device_rejections_overruled) when it differs), and
+/// a device error falls back to the CPU for the whole seed group. A passing result is taken
+/// on the device's word (re-checking it would cost the CPU every block the device was meant
+/// to take off it); every device backend is tested bit for bit against the reference.
 pub struct TensorityPow {
     backend: Box<dyn TensorityBackend>,
-    prepared: Mutex<Vec<Arc<dyn PreparedSeed>>>,
+    name: String,
+    confirm_on_cpu: bool,
+    prepared: Mutex<Vec<Arc<SeedSlot>>>,
+    overruled: AtomicU64,
+    device_errors: AtomicU64,
 }
 
 impl std::fmt::Debug for TensorityPow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TensorityPow")
-            .field("backend", &self.backend.info().name)
+            .field("backend", &self.name)
+            .field("confirm_on_cpu", &self.confirm_on_cpu)
             .finish_non_exhaustive()
     }
 }
 
 impl TensorityPow {
-    /// Uses `backend`.
+    /// Uses `backend`; its failing verdicts are re-checked on the CPU unless it is an integer
+    /// CPU backend (`reference`, `cpu-…`).
     pub fn new(backend: Box<dyn TensorityBackend>) -> Self {
+        let name = backend.info().name;
         TensorityPow {
+            confirm_on_cpu: !is_integer_cpu_backend(&name),
+            name,
             backend,
             prepared: Mutex::new(Vec::new()),
+            overruled: AtomicU64::new(0),
+            device_errors: AtomicU64::new(0),
         }
     }
 
-    /// Opens the backend `name` (`auto`, `reference`, `cpu`, …) with `threads` workers.
+    /// Opens the backend `name` (`auto`, `reference`, `cpu`, `float`, `wgpu`, `cuda`, …) with
+    /// `threads` workers (0 = one per core).
     ///
     /// # Errors
     /// [`BlockError::PowBackend`] when the backend does not exist or cannot run here.
     pub fn open(name: &str, threads: usize) -> BlockResult<Self> {
-        let backend = open_backend(name, threads).map_err(|e| BlockError::PowBackend {
-            message: e.to_string(),
-        })?;
+        Self::open_with(
+            name,
+            &BackendOptions {
+                threads,
+                ..BackendOptions::default()
+            },
+        )
+    }
+
+    /// Opens the backend `name` with full options (threads, batch size, device index).
+    ///
+    /// # Errors
+    /// [`BlockError::PowBackend`] when the backend does not exist or cannot run here.
+    pub fn open_with(name: &str, options: &BackendOptions) -> BlockResult<Self> {
+        let backend = open_backend_with(name, options).map_err(backend_error)?;
         Ok(TensorityPow::new(backend))
     }
 
-    fn prepared(&self, seed: &Hash) -> BlockResult<Arc<dyn PreparedSeed>> {
+    /// What the backend is.
+    pub fn backend_info(&self) -> BackendInfo {
+        self.backend.info()
+    }
+
+    /// Whether failing verdicts are re-checked on the CPU (the backend is a device).
+    pub fn confirms_on_cpu(&self) -> bool {
+        self.confirm_on_cpu
+    }
+
+    /// How many proofs of work the device rejected and the CPU then accepted, so far.
+    pub fn device_rejections_overruled(&self) -> u64 {
+        self.overruled.load(Ordering::Relaxed)
+    }
+
+    /// How many device errors were answered by computing the seed group on the CPU instead.
+    pub fn device_errors_recovered(&self) -> u64 {
+        self.device_errors.load(Ordering::Relaxed)
+    }
+
+    fn prepared(&self, seed: &Hash) -> BlockResult<Arc<SeedSlot>> {
         let mut cache = self
             .prepared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(p) = cache.iter().find(|p| p.seed() == seed.as_bytes()) {
-            return Ok(Arc::clone(p));
+        if let Some(slot) = cache.iter().find(|s| s.prepared.seed() == seed.as_bytes()) {
+            return Ok(Arc::clone(slot));
         }
         // Built under the lock: other workers need the same seed and would wait anyway.
-        let p = self
+        let prepared = self
             .backend
             .prepare(seed.as_bytes())
-            .map_err(|e| BlockError::PowBackend {
-                message: e.to_string(),
-            })?;
+            .map_err(backend_error)?;
+        let slot = Arc::new(SeedSlot {
+            prepared,
+            confirm: OnceLock::new(),
+        });
         if cache.len() == 2 {
             cache.remove(0);
         }
-        cache.push(Arc::clone(&p));
-        Ok(p)
+        cache.push(Arc::clone(&slot));
+        Ok(slot)
     }
 
-    /// The Tensority result of `block_hash` under `seed`.
+    /// The Tensority result of `block_hash` under `seed`, as the backend computes it (no CPU
+    /// re-check).
     ///
     /// # Errors
     /// [`BlockError::PowBackend`] when the backend fails.
     pub fn tensority(&self, block_hash: &Hash, seed: &Hash) -> BlockResult<[u8; 32]> {
         self.prepared(seed)?
+            .prepared
             .hash(block_hash.as_bytes())
-            .map_err(|e| BlockError::PowBackend {
-                message: e.to_string(),
+            .map_err(backend_error)
+    }
+
+    /// The proof of work of every `(block hash, seed, bits)` item: the Tensority result the
+    /// verdict rests on, and whether it meets `bits`, in input order. Each seed's blocks go
+    /// to the backend in one `hash_batch`. For a device backend, every failing result is
+    /// recomputed on the CPU and the CPU's result and verdict are returned; a device error
+    /// makes the CPU compute the whole seed group.
+    ///
+    /// # Errors
+    /// Per item: [`BlockError::PowBackend`] when the backend (an integer CPU backend) or the
+    /// CPU re-check fails.
+    pub fn verify_batch(&self, items: &[(Hash, Hash, u64)]) -> Vec<BlockResult<([u8; 32], bool)>> {
+        let mut out = vec![None; items.len()];
+        for (seed, indices) in group_by_seed(items.iter().map(|(_, seed, _)| seed)) {
+            let group: Vec<(Hash, u64)> =
+                indices.iter().map(|&i| (items[i].0, items[i].2)).collect();
+            for (verdict, &i) in self.verify_group(seed, &group).into_iter().zip(&indices) {
+                out[i] = Some(verdict);
+            }
+        }
+        out.into_iter()
+            .map(|r| r.expect("every item belongs to one seed group"))
+            .collect()
+    }
+
+    /// [`verify_batch`](Self::verify_batch) of one seed group.
+    fn verify_group(
+        &self,
+        seed: &Hash,
+        items: &[(Hash, u64)],
+    ) -> Vec<BlockResult<([u8; 32], bool)>> {
+        let slot = match self.prepared(seed) {
+            Ok(slot) => slot,
+            Err(e) => return vec![Err(e); items.len()],
+        };
+        let headers: Vec<[u8; 32]> = items.iter().map(|(h, _)| *h.as_bytes()).collect();
+        let device = slot
+            .prepared
+            .hash_batch(&headers)
+            .map_err(backend_error)
+            .and_then(|hashes| {
+                check_count(&self.name, hashes.len(), headers.len()).map(|()| hashes)
+            });
+        let hashes = match device {
+            Ok(hashes) => hashes,
+            Err(e) if !self.confirm_on_cpu => return vec![Err(e); items.len()],
+            Err(_) => {
+                // The device's answer is unusable: the CPU computes the whole group.
+                self.device_errors.fetch_add(1, Ordering::Relaxed);
+                return headers
+                    .par_iter()
+                    .zip(items)
+                    .map(|(h, (_, bits))| {
+                        let pow = slot.confirm()?.hash(h);
+                        Ok((pow, meets_bits(&pow, *bits)))
+                    })
+                    .collect();
+            }
+        };
+        hashes
+            .into_par_iter()
+            .zip(&headers)
+            .zip(items)
+            .map(|((pow, h), (_, bits))| {
+                if meets_bits(&pow, *bits) || !self.confirm_on_cpu {
+                    return Ok((pow, meets_bits(&pow, *bits)));
+                }
+                // Never reject on a device's word alone.
+                let cpu = slot.confirm()?.hash(h);
+                let valid = meets_bits(&cpu, *bits);
+                if valid {
+                    self.overruled.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok((cpu, valid))
             })
+            .collect()
+    }
+}
+
+/// The distinct seeds of `seeds` in order of first appearance, each with the indices that
+/// use it.
+fn group_by_seed<'a>(seeds: impl Iterator<Item = &'a Hash>) -> Vec<(&'a Hash, Vec<usize>)> {
+    let mut groups: Vec<(&Hash, Vec<usize>)> = Vec::new();
+    for (i, seed) in seeds.enumerate() {
+        match groups.iter_mut().find(|(s, _)| *s == seed) {
+            Some((_, indices)) => indices.push(i),
+            None => groups.push((seed, vec![i])),
+        }
+    }
+    groups
+}
+
+/// A backend that returns the wrong number of results has failed.
+fn check_count(backend: &str, got: usize, expected: usize) -> BlockResult<()> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(BlockError::PowBackend {
+            message: format!("{backend} returned {got} results for {expected} headers"),
+        })
     }
 }
 
 impl PowCheck for TensorityPow {
     fn check(&self, block_hash: &Hash, seed: &Hash, bits: u64) -> BlockResult<bool> {
-        Ok(meets_bits(&self.tensority(block_hash, seed)?, bits))
+        if !self.confirm_on_cpu {
+            // `hash` spreads one result's chains over the workers: the latency path.
+            return Ok(meets_bits(&self.tensority(block_hash, seed)?, bits));
+        }
+        self.verify_group(seed, &[(*block_hash, bits)])
+            .pop()
+            .expect("one verdict per item")
+            .map(|(_, valid)| valid)
+    }
+
+    /// One `hash_batch` per seed (a PSWV window spans at most two), then, for a device
+    /// backend, the CPU re-check of every failing result (see
+    /// [`TensorityPow::verify_batch`]).
+    fn check_batch(&self, items: &[(Hash, Hash, u64)]) -> Vec<BlockResult<bool>> {
+        self.verify_batch(items)
+            .into_iter()
+            .map(|r| r.map(|(_, valid)| valid))
+            .collect()
     }
 }
 
