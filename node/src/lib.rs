@@ -2,13 +2,24 @@
 //! keep a mempool, build block templates, serve Bytom's `get-work`/`submit-work` HTTP API and a
 //! BTM stratum server, and relay and sync blocks over libp2p. Its binary is `bystack-node`.
 //!
-//! Today: [`decode`], the `bystack-node decode` command that turns serialized Bytom data into
-//! JSON with every computed ID, and [`verify`], the `bystack-node verify-pow` command that
-//! verifies the proofs of work of many blocks in one batch on any Tensority backend
-//! (`--pow-backend`), never rejecting a block on a device's word alone. Consensus comes from
-//! `bystack-engine`, proof of work from `bystack-kernels`. Feature flags: none.
+//! Today: [`store`], the chain database (blocks, header index, main chain, transaction
+//! statuses, UTXO set, undo data, tip) under one key scheme, over RocksDB or memory, every
+//! block or PSWV window committed in one atomic batch; [`chain`], the chain manager (block
+//! index with cumulative work, Bytom's fork choice, orphan pool, reorganisations, the
+//! sequential path for single blocks and PSWV for sync windows); [`decode`], the
+//! `bystack-node decode` command that turns serialized Bytom data into JSON with every
+//! computed ID; and [`verify`], the `bystack-node verify-pow` command that verifies the
+//! proofs of work of many blocks in one batch on any Tensority backend (`--pow-backend`),
+//! never rejecting a block on a device's word alone. Consensus comes from `bystack-engine`,
+//! proof of work from `bystack-kernels`.
+//!
+//! Feature flags: `rocksdb` (default) builds the RocksDB backend
+//! ([`store::RocksKv`]); without it only the in-memory store ([`store::MemoryKv`]) exists,
+//! and nothing of RocksDB (a long C++ build) is compiled.
 
+pub mod chain;
 pub mod decode;
+pub mod store;
 pub mod verify;
 
 pub use bystack_engine as engine;
