@@ -18,6 +18,7 @@
 //! and nothing of RocksDB (a long C++ build) is compiled.
 
 pub mod chain;
+pub mod config;
 pub mod decode;
 pub mod store;
 pub mod verify;
