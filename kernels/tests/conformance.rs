@@ -6,7 +6,7 @@ mod common;
 
 use bystack_kernels::tensority::cpu::{CpuKernel, KernelSeed};
 use bystack_kernels::tensority::{reference, MATRIX_BYTES};
-use common::Rng;
+use common::{operand, Rng};
 
 fn fast_kernels() -> Vec<CpuKernel> {
     let kernels: Vec<CpuKernel> = CpuKernel::ALL
@@ -28,31 +28,6 @@ fn fast_kernels() -> Vec<CpuKernel> {
         "the portable kernel runs everywhere"
     );
     kernels
-}
-
-/// Operand families: uniform random bytes, all −128, all 127, and rows mixing both extremes
-/// (the largest |Σ| = 2^22 comes from −128·−128 over a full row).
-fn operand(rng: &mut Rng, family: u64) -> Vec<u8> {
-    let mut m = vec![0u8; MATRIX_BYTES];
-    match family {
-        0 => m.fill(0x80),
-        1 => m.fill(0x7f),
-        2 => {
-            for b in m.iter_mut() {
-                *b = if rng.next_u64() & 1 == 0 { 0x80 } else { 0x7f };
-            }
-        }
-        3 => {
-            rng.fill(&mut m);
-            for b in m.iter_mut() {
-                if rng.next_u64().is_multiple_of(4) {
-                    *b = 0x80;
-                }
-            }
-        }
-        _ => rng.fill(&mut m),
-    }
-    m
 }
 
 #[test]

@@ -12,7 +12,7 @@ use bystack_kernels::tensority::cpu::{CpuKernel, KernelSeed};
 use bystack_kernels::tensority::seed::shared_matrices;
 use bystack_kernels::tensority::{float, reference, MATRIX_BYTES};
 use bystack_kernels::{hex, open_backend, open_backend_with};
-use common::{hex32, load, Rng};
+use common::{hex32, load, operand, Rng};
 
 fn float_backend(threads: usize) -> Box<dyn TensorityBackend> {
     open_backend("float", threads).expect("the float backend runs everywhere")
@@ -49,31 +49,6 @@ fn every_tensority_vector() {
             v["header_hash"]
         );
     }
-}
-
-/// Operand families as in `conformance.rs`: all −128, all 127, rows mixing both extremes,
-/// random with many −128, and uniform random bytes.
-fn operand(rng: &mut Rng, family: u64) -> Vec<u8> {
-    let mut m = vec![0u8; MATRIX_BYTES];
-    match family {
-        0 => m.fill(0x80),
-        1 => m.fill(0x7f),
-        2 => {
-            for b in m.iter_mut() {
-                *b = if rng.next_u64() & 1 == 0 { 0x80 } else { 0x7f };
-            }
-        }
-        3 => {
-            rng.fill(&mut m);
-            for b in m.iter_mut() {
-                if rng.next_u64().is_multiple_of(4) {
-                    *b = 0x80;
-                }
-            }
-        }
-        _ => rng.fill(&mut m),
-    }
-    m
 }
 
 #[test]

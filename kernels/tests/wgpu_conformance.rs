@@ -25,7 +25,7 @@ use bystack_kernels::tensority::cpu::{CpuKernel, KernelSeed};
 use bystack_kernels::tensority::seed::shared_matrices;
 use bystack_kernels::tensority::webgpu::{Kernel, Layout, Tile, TileShape, WgpuBackend};
 use bystack_kernels::tensority::{reference, MATRIX_BYTES};
-use common::{hex32, load, Rng};
+use common::{hex32, load, operand, Rng};
 
 /// Hashes per batch: small, so that batches in the tests end partly filled.
 const BATCH: usize = 2;
@@ -163,31 +163,6 @@ fn variants() -> &'static [Variant] {
 /// The variants the registry opens (`wgpu`, `wgpu-f16`).
 fn registry_variants() -> impl Iterator<Item = &'static Variant> {
     variants().iter().filter(|v| v.registry)
-}
-
-/// Operand families: all −128, all 127, rows mixing both extremes, random with many −128,
-/// uniform random bytes.
-fn operand(rng: &mut Rng, family: u64) -> Vec<u8> {
-    let mut m = vec![0u8; MATRIX_BYTES];
-    match family {
-        0 => m.fill(0x80),
-        1 => m.fill(0x7f),
-        2 => {
-            for b in m.iter_mut() {
-                *b = if rng.next_u64() & 1 == 0 { 0x80 } else { 0x7f };
-            }
-        }
-        3 => {
-            rng.fill(&mut m);
-            for b in m.iter_mut() {
-                if rng.next_u64().is_multiple_of(4) {
-                    *b = 0x80;
-                }
-            }
-        }
-        _ => rng.fill(&mut m),
-    }
-    m
 }
 
 #[test]

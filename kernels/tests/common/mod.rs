@@ -52,3 +52,28 @@ impl Rng {
         b
     }
 }
+
+/// Operand families: uniform random bytes, all −128, all 127, and rows mixing both extremes
+/// (the largest |Σ| = 2^22 comes from −128·−128 over a full row).
+pub fn operand(rng: &mut Rng, family: u64) -> Vec<u8> {
+    let mut m = vec![0u8; bystack_kernels::tensority::MATRIX_BYTES];
+    match family {
+        0 => m.fill(0x80),
+        1 => m.fill(0x7f),
+        2 => {
+            for b in m.iter_mut() {
+                *b = if rng.next_u64() & 1 == 0 { 0x80 } else { 0x7f };
+            }
+        }
+        3 => {
+            rng.fill(&mut m);
+            for b in m.iter_mut() {
+                if rng.next_u64().is_multiple_of(4) {
+                    *b = 0x80;
+                }
+            }
+        }
+        _ => rng.fill(&mut m),
+    }
+    m
+}
