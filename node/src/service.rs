@@ -51,7 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bystack_engine::consensus::Network;
+use bystack_engine::consensus::{Network, MAX_BLOCK_GAS};
 use bystack_engine::pow::calc_work;
 use bystack_engine::{Block, BlockHeader, Hash, Transaction};
 use num_bigint::BigUint;
@@ -866,6 +866,7 @@ impl<K: KvStore> Node<K> {
             timestamp: chain.now(),
             program: &settings.program,
             arbitrary: &settings.arbitrary,
+            max_gas: MAX_BLOCK_GAS,
         };
         let template = build_template(&spec, &pool.block_candidates(), chain.store())?;
         let fresh = CachedTemplate {

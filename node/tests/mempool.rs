@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::Arc;
 
-use bystack_engine::consensus::Network;
+use bystack_engine::consensus::{Network, MAX_BLOCK_GAS};
 use bystack_engine::devnet::{Adversity, Utxo, Wallet, Witness};
 use bystack_engine::tx::{CoinbaseInput, SpendInput};
 use bystack_engine::validation::TxError;
@@ -149,6 +149,7 @@ fn block_on(node: &Node<RocksKv>, parent: &Hash, txs: &[Transaction], tag: &[u8]
             timestamp: chain.now(),
             program: &DEFAULT_COINBASE_PROGRAM,
             arbitrary: tag,
+            max_gas: MAX_BLOCK_GAS,
         };
         let candidates: Vec<Arc<Transaction>> = txs.iter().cloned().map(Arc::new).collect();
         let template = build_template(&spec, &candidates, chain.store()).unwrap();
@@ -465,5 +466,65 @@ fn a_reorg_gives_back_the_detached_transactions_that_are_still_valid() {
     let position = |id: Hash| ids.iter().position(|h| *h == id).unwrap();
     assert!(position(b.id()) < position(b_child.id()));
     mine(&s.node);
+    assert_eq!(s.node.mempool_len(), 0);
+}
+
+#[test]
+fn a_status_fail_transaction_is_pooled_mined_and_only_its_btm_output_can_be_spent() {
+    let s = setup(MempoolConfig::default());
+    let coin = &s.coins(1)[0];
+    let (issuance, asset) = s.wallet.issuance_input(0, 1_000, b"pool");
+    let data = TxData {
+        version: 1,
+        time_range: 0,
+        inputs: vec![coin.spend_input(), issuance],
+        outputs: vec![
+            TxOutput::new(
+                BTM_ASSET_ID,
+                coin.amount - BASE_FEE,
+                s.wallet.p2wpkh_program(1),
+            ),
+            TxOutput::new(asset, 1_000, s.wallet.p2wpkh_program(2)),
+        ],
+    };
+    // The issuance signature is bad: the VM fails after the gas became valid.
+    let failing = s.wallet.sign(data, &[Witness::Sign, Witness::BadSignature]);
+    s.node.submit_transaction(failing.clone()).unwrap();
+    let (input, _) = spend_output(&failing, 1);
+    let asset_spend = s.wallet.sign(
+        TxData {
+            version: 1,
+            time_range: 0,
+            inputs: vec![input, spend_output(&failing, 0).0],
+            outputs: vec![
+                TxOutput::new(asset, 1_000, s.wallet.p2wpkh_program(3)),
+                TxOutput::new(
+                    BTM_ASSET_ID,
+                    failing.data.outputs[0].amount - BASE_FEE,
+                    s.wallet.p2wpkh_program(3),
+                ),
+            ],
+        },
+        &[],
+    );
+    assert!(matches!(
+        mempool_error(s.node.submit_transaction(asset_spend)),
+        MempoolError::MissingInput { .. }
+    ));
+    let (input, amount) = spend_output(&failing, 0);
+    let btm_spend = pay(&s.wallet, input, amount, BASE_FEE, 3);
+    s.node.submit_transaction(btm_spend.clone()).unwrap();
+
+    let template = s.node.block_template().unwrap();
+    assert_eq!(template.status_fail, [false, true, false]);
+    let block = mine(&s.node);
+    assert_eq!(
+        block
+            .transactions
+            .iter()
+            .map(Transaction::id)
+            .collect::<Vec<_>>()[1..],
+        [failing.id(), btm_spend.id()]
+    );
     assert_eq!(s.node.mempool_len(), 0);
 }
