@@ -46,7 +46,7 @@
 //! * Metrics: [`Node::metrics`], atomics; the p2p layer sets [`Metrics::set_peers`] and feeds
 //!   [`Metrics::observe_relay_latency`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -662,7 +662,7 @@ impl<K: KvStore> Node<K> {
             &self.metrics.blocks_rejected,
             outcome.orphans_rejected.len() as u64,
         );
-        self.follow_tip(chain, &outcome.detached, &outcome.attached)?;
+        self.follow_tip(chain, &outcome.detached, &outcome.attached, &[])?;
         Ok(outcome)
     }
 
@@ -679,28 +679,34 @@ impl<K: KvStore> Node<K> {
         if report.rejected.is_some() {
             Metrics::add(&self.metrics.blocks_rejected, 1);
         }
-        self.follow_tip(&mut chain, &report.detached, &report.attached)?;
+        self.follow_tip(&mut chain, &report.detached, &report.attached, &blocks)?;
         Ok(report)
     }
 
     /// After a chain change: the mempool drops what the new blocks mined or conflict with
-    /// (or is rebuilt after a reorganisation), then the events.
+    /// (or is rebuilt after a reorganisation), then the events. Blocks are read from the
+    /// database unless `known` (the blocks just submitted) holds them.
     fn follow_tip(
         &self,
         chain: &mut Chain<K>,
         detached: &[Hash],
         attached: &[Hash],
+        known: &[Block],
     ) -> NodeResult<PoolUpdate> {
         let mut update = PoolUpdate::default();
         if attached.is_empty() && detached.is_empty() {
             return Ok(update);
         }
+        let known: HashMap<Hash, &Block> = known.iter().map(|b| (b.hash(), b)).collect();
         let load = |hash: &Hash| -> NodeResult<(Block, Vec<bool>)> {
             let missing = |what| StoreError::Missing {
                 what,
                 key: hash.to_hex(),
             };
-            let block = chain.store().block(hash)?.ok_or_else(|| missing("block"))?;
+            let block = match known.get(hash) {
+                Some(block) => Block::clone(block),
+                None => chain.store().block(hash)?.ok_or_else(|| missing("block"))?,
+            };
             let statuses = chain
                 .store()
                 .statuses(hash)?

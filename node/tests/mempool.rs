@@ -18,7 +18,7 @@ use bystack_node::chain::BlockStatus;
 use bystack_node::mempool::{MempoolConfig, MempoolError};
 use bystack_node::service::{Node, NodeConfig, NodeError, NodeEvent};
 use bystack_node::store::RocksKv;
-use bystack_node::template::{build_template, TemplateSpec, DEFAULT_COINBASE_PROGRAM};
+use bystack_node::template::{build_template, Candidate, TemplateSpec, DEFAULT_COINBASE_PROGRAM};
 use tokio::sync::broadcast::error::TryRecvError;
 
 /// Chain length before the tests start: the first coinbases are mature.
@@ -151,7 +151,10 @@ fn block_on(node: &Node<RocksKv>, parent: &Hash, txs: &[Transaction], tag: &[u8]
             arbitrary: tag,
             max_gas: MAX_BLOCK_GAS,
         };
-        let candidates: Vec<Arc<Transaction>> = txs.iter().cloned().map(Arc::new).collect();
+        let candidates: Vec<Candidate> = txs
+            .iter()
+            .map(|tx| Candidate::new(Arc::new(tx.clone())))
+            .collect();
         let template = build_template(&spec, &candidates, chain.store()).unwrap();
         assert_eq!(template.block.transactions.len(), txs.len() + 1, "all fit");
         template.block
