@@ -531,3 +531,37 @@ fn a_status_fail_transaction_is_pooled_mined_and_only_its_btm_output_can_be_spen
     );
     assert_eq!(s.node.mempool_len(), 0);
 }
+
+#[test]
+fn work_on_a_template_rebuilt_for_new_transactions_is_still_accepted() {
+    let s = setup(MempoolConfig::default());
+    let coins = s.coins(2);
+    let early = coin_tx(&s.wallet, &coins[0], BASE_FEE);
+    s.node.submit_transaction(early.clone()).unwrap();
+    let old_work = s.node.get_work().unwrap();
+    let late = coin_tx(&s.wallet, &coins[1], BASE_FEE);
+    s.node.submit_transaction(late.clone()).unwrap();
+    let new_work = s.node.get_work().unwrap();
+    assert_ne!(
+        old_work.header.transactions_merkle_root,
+        new_work.header.transactions_merkle_root
+    );
+    // The miner was still on the old template: its block holds only `early`.
+    let outcome = s.node.submit_work(&old_work.header).unwrap();
+    assert_eq!(outcome.status, BlockStatus::MainChain);
+    let block = s.node.block_by_hash(&outcome.tip.hash).unwrap().unwrap();
+    assert_eq!(
+        block
+            .transactions
+            .iter()
+            .map(Transaction::id)
+            .collect::<Vec<_>>()[1..],
+        [early.id()]
+    );
+    assert!(s.node.mempool_contains(&late.id()));
+    // The newer template's parent is gone now.
+    assert_eq!(
+        s.node.submit_work(&new_work.header),
+        Err(NodeError::StaleWork)
+    );
+}
