@@ -781,3 +781,20 @@ fn check_chain_output(
         Some(_) => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fee_rates_compare_exactly_without_overflow() {
+        let rate = |fee, gas| FeeRate { fee, gas };
+        assert!(rate(3, 2) > rate(1, 1));
+        assert!(rate(1, 3) < rate(1, 2));
+        assert_eq!(rate(2, 4).cmp(&rate(1, 2)), Ordering::Equal);
+        assert!(rate(u64::MAX, 1) > rate(u64::MAX - 1, 1));
+        assert!(rate(u64::MAX, u64::MAX) < rate(2, 1));
+        // Zero gas never divides: it counts as one.
+        assert_eq!(rate(5, 0).cmp(&rate(5, 1)), Ordering::Equal);
+    }
+}

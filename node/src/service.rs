@@ -814,8 +814,16 @@ impl<K: KvStore> Node<K> {
     /// Sets the coinbase control program (the next template pays it).
     ///
     /// # Errors
-    /// [`NodeError::Poisoned`].
+    /// [`NodeError::Template`] with [`TemplateError::BadProgram`] for a program a coinbase may
+    /// not pay to (nothing changes), [`NodeError::Poisoned`].
     pub fn set_mining_program(&self, program: Vec<u8>) -> NodeResult<()> {
+        if !crate::address::is_standard_program(&program) {
+            return Err(TemplateError::BadProgram {
+                program: bystack_kernels::hex::encode(&program),
+                reason: "not P2WPKH, P2WSH, TRUE or FAIL".to_string(),
+            }
+            .into());
+        }
         let mut mining = lock(&self.mining, "mining settings")?;
         mining.program = program;
         mining.version += 1;

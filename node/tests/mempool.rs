@@ -565,3 +565,29 @@ fn work_on_a_template_rebuilt_for_new_transactions_is_still_accepted() {
         Err(NodeError::StaleWork)
     );
 }
+
+#[test]
+fn mining_settings_change_the_next_template_and_refuse_non_standard_programs() {
+    let s = setup(MempoolConfig::default());
+    let before = s.node.block_template().unwrap();
+    assert_eq!(
+        before.block.transactions[0].data.outputs[0].control_program,
+        DEFAULT_COINBASE_PROGRAM
+    );
+    let program = s.wallet.p2wpkh_program(4);
+    s.node.set_mining_program(program.clone()).unwrap();
+    s.node.set_coinbase_arbitrary(b"pool-7".to_vec()).unwrap();
+    assert!(matches!(
+        s.node.set_mining_program(vec![0x52]),
+        Err(NodeError::Template(_))
+    ));
+    assert_eq!(s.node.mining_program(), program);
+    assert_eq!(s.node.coinbase_arbitrary(), b"pool-7");
+    let block = mine(&s.node);
+    let coinbase = &block.transactions[0];
+    assert_eq!(coinbase.data.outputs[0].control_program, program);
+    match &coinbase.data.inputs[0] {
+        TxInput::Coinbase(c) => assert!(c.arbitrary.ends_with(b"pool-7")),
+        other => panic!("not a coinbase: {other:?}"),
+    }
+}
