@@ -18,7 +18,8 @@
 //!   [`Node::block_by_height`], [`Node::block_by_hash`], [`Node::header_by_hash`],
 //!   [`Node::header_by_height`], [`Node::main_headers`], [`Node::main_blocks`],
 //!   [`Node::has_block`], [`Node::block_locator`], [`Node::utxo_digest`],
-//!   [`Node::difficulty`] (`get-difficulty`), [`Node::hash_rate`] (`get-hash-rate`).
+//!   [`Node::difficulty`] (`get-difficulty`), [`Node::hash_rate`] (`get-hash-rate`), and
+//!   [`Node::with_chain`] for anything else (under the chain lock).
 //! * Blocks: [`Node::submit_block`] (relay, `submit-block`: the sequential path; an orphan
 //!   comes back as `Ok` with [`BlockStatus::Orphan`] so that sync can fetch its parents, and
 //!   the HTTP API answers it with [`NodeError::OrphanBlock`]'s text "block submitted is
@@ -26,15 +27,16 @@
 //! * Transactions: [`Node::submit_transaction`], [`Node::mempool_transactions`],
 //!   [`Node::mempool_len`], [`Node::mempool_contains`].
 //! * Mining (spec protocols.md §A.1–A.6): [`Node::get_work`] returns the cached template's
-//!   header with the timestamp refreshed to now, and its seed; the template is rebuilt when
+//!   header with the timestamp refreshed to now (the chain's clock, never below the median
+//!   time past + 1, so that the block stays valid), and its seed; the template is rebuilt when
 //!   the tip, the pool or the mining settings changed. [`Node::submit_work`] takes a solved
 //!   header: its previous hash must be the template's, else [`NodeError::StaleWork`]
 //!   ("pending mining block has been changed"); only its nonce and timestamp are copied into
 //!   the node's own template block, which then goes through [`Node::submit_block`]'s path
 //!   ([`NodeError::OrphanWork`], "submit result is orphan", if it somehow is one). Templates
 //!   of the same parent built before a pool change stay valid for submission (the header's
-//!   commitment picks the template), so work in flight is not lost when a transaction
-//!   arrives. [`Node::block_template`] gives the whole template (stratum, tests).
+//!   commitment picks the template; a commitment no template has is stale work too), so work
+//!   in flight is not lost when a transaction arrives. [`Node::block_template`] gives the whole template (stratum, tests).
 //! * Mining settings: [`Node::mining_program`] / [`Node::set_mining_program`] (the coinbase
 //!   control program; default [`DEFAULT_COINBASE_PROGRAM`], `OP_TRUE`),
 //!   [`Node::coinbase_arbitrary`] / [`Node::set_coinbase_arbitrary`].
