@@ -962,3 +962,68 @@ impl<K: KvStore> Node<K> {
         Ok(outcome)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::ChainConfig;
+    use crate::store::{MemoryKv, Store};
+    use bystack_engine::devnet::{ChainGenerator, GeneratorConfig};
+    use bystack_engine::validation::SkipPow;
+
+    fn send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn nodes_can_be_shared_across_threads() {
+        send_sync::<Node<MemoryKv>>();
+        send_sync::<NodeEvent>();
+    }
+
+    /// The intended async use: calls through `spawn_blocking`, events received with `await`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn async_callers_submit_through_spawn_blocking_and_await_events() {
+        let mut generator = ChainGenerator::new(GeneratorConfig {
+            seed: 4,
+            txs_per_block: 0,
+            ..GeneratorConfig::default()
+        });
+        let genesis = generator.genesis().clone();
+        let blocks: Vec<Block> = generator.generate(5).into_iter().map(|g| g.block).collect();
+        let chain = Chain::open(
+            Store::in_memory(),
+            &genesis,
+            Arc::new(SkipPow),
+            ChainConfig::with_fixed_clock(4_000_000_000),
+        )
+        .unwrap();
+        let node = Node::new(chain, NodeConfig::new(Network::Devnet));
+        let mut events = node.subscribe();
+        let submitter = node.clone();
+        let window = blocks.clone();
+        let report = tokio::task::spawn_blocking(move || submitter.submit_window(window))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.accepted, 5);
+        for block in &blocks {
+            match events.recv().await.unwrap() {
+                NodeEvent::BlockConnected { hash, .. } => assert_eq!(hash, block.hash()),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        match events.recv().await.unwrap() {
+            NodeEvent::TipChanged { tip } => assert_eq!(tip.hash, blocks[4].hash()),
+            other => panic!("unexpected {other:?}"),
+        }
+        let miner = node.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let work = miner.get_work()?;
+            miner.submit_work(&work.header)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(outcome.tip.height, 6);
+        assert_eq!(node.tip(), outcome.tip);
+    }
+}
