@@ -19,6 +19,7 @@
 
 pub mod chain;
 pub mod decode;
+pub mod p2p;
 pub mod store;
 pub mod verify;
 
