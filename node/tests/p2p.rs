@@ -201,21 +201,37 @@ async fn late_node_syncs_500_blocks_in_windows_on_rocksdb() {
     let late_handle = start(&late, vec![addr(&source_handle).await]).await;
 
     let target = source.tip();
-    let synced = eventually(Duration::from_secs(120), || async { late.tip() == target }).await;
-    assert!(synced, "late node at {:?}, source at {target:?}", late.tip());
+    // The counters move right after the blocks are committed: wait for both.
+    let synced = eventually(Duration::from_secs(120), || async {
+        let stats = late_handle.sync_stats();
+        late.tip() == target && stats.window_blocks + stats.sequential_blocks == 500
+    })
+    .await;
+    assert!(
+        synced,
+        "late node at {:?}, source at {target:?}, {:?}",
+        late.tip(),
+        late_handle.sync_stats()
+    );
     eprintln!("synced 500 blocks in {:?}", started.elapsed());
     assert_eq!(
         late.utxo_digest().expect("digest"),
         source.utxo_digest().expect("digest")
     );
     assert_eq!(late.main_hash(250), source.main_hash(250));
+    // PSWV windows of 64 for the bulk, the sequential path for the last few blocks.
+    let stats = late_handle.sync_stats();
+    assert!(stats.windows >= 7, "{stats:?}");
+    assert!(stats.window_blocks >= 490, "{stats:?}");
+    assert!(stats.sequential_blocks <= 10, "{stats:?}");
 
     late_handle.shutdown().await;
     source_handle.shutdown().await;
 }
 
-/// A bare swarm with the node's behaviour, driven by the test: it answers status requests
-/// as a peer of `status`'s chain and publishes whatever the test asks.
+/// A bare swarm with the node's behaviour, driven by the test: it announces `status`, serves
+/// headers and blocks of `chain` (blocks from height 1 on) and publishes whatever the test
+/// asks.
 struct RawPeer {
     peer_id: PeerId,
     publish: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
@@ -224,7 +240,7 @@ struct RawPeer {
     subscribed: tokio::sync::watch::Receiver<bool>,
 }
 
-fn raw_peer(genesis: Hash, status: Status) -> RawPeer {
+fn raw_peer(genesis: Hash, status: Status, chain: Vec<Block>) -> RawPeer {
     let keypair = identity::Keypair::generate_ed25519();
     let peer_id = keypair.public().to_peer_id();
     let topics = Topics::new(&genesis);
@@ -241,10 +257,18 @@ fn raw_peer(genesis: Hash, status: Status) -> RawPeer {
                         message: request_response::Message::Request { request, channel, .. },
                         ..
                     })) => {
+                        let range = |from: u64, max: u32| {
+                            let start = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX);
+                            chain.iter().skip(start).take(max as usize)
+                        };
                         let response = match request {
                             SyncRequest::Status(_) => SyncResponse::Status(status),
-                            SyncRequest::Headers { .. } => SyncResponse::Headers(Vec::new()),
-                            SyncRequest::Blocks { .. } => SyncResponse::Blocks(Vec::new()),
+                            SyncRequest::Headers { from_height, max } => SyncResponse::Headers(
+                                range(from_height, max).map(|b| b.header.clone()).collect(),
+                            ),
+                            SyncRequest::Blocks { from_height, max } => {
+                                SyncResponse::Blocks(range(from_height, max).cloned().collect())
+                            }
                         };
                         let _ = swarm.behaviour_mut().sync.send_response(channel, response);
                     }
@@ -299,6 +323,7 @@ async fn a_peer_relaying_an_invalid_block_is_banned_and_others_still_served() {
             tip_height: tip.height,
             tip_hash: tip.hash,
         },
+        Vec::new(),
     );
     attacker.dial.send(victim_addr.clone()).expect("attacker runs");
     wait_for_peers(&victim_handle, 2).await;
@@ -401,4 +426,72 @@ async fn a_heavier_fork_arriving_by_relay_replaces_the_tip() {
 
     b_handle.shutdown().await;
     a_handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_orphan_starts_a_sync_from_its_sender() {
+    let mut generator = generator(15, 0, Adversity::none());
+    let chain = blocks(&mut generator, 15);
+    let genesis = generator.genesis().clone();
+    let node = memory_node(&genesis, &chain[..10]);
+    let handle = start(&node, Vec::new()).await;
+    // The peer understates its tip, so that only the orphan can start the sync.
+    let tip = node.tip();
+    let peer = raw_peer(
+        genesis.hash(),
+        Status {
+            genesis: genesis.hash(),
+            tip_height: tip.height,
+            tip_hash: tip.hash,
+        },
+        chain.clone(),
+    );
+    peer.dial.send(addr(&handle).await).expect("peer runs");
+    wait_for_peers(&handle, 1).await;
+    peer.subscribed
+        .clone()
+        .wait_for(|s| *s)
+        .await
+        .expect("the node subscribes");
+    assert_eq!(node.tip(), tip);
+
+    let data = wire::encode_block_gossip(&chain[14], wire::now_micros()).expect("encodes");
+    peer.publish.send(data).expect("peer runs");
+    let target = chain[14].hash();
+    let synced = eventually(Duration::from_secs(10), || async { node.tip().hash == target }).await;
+    assert!(synced, "node at {:?}", node.tip());
+    let peers = handle.peers().await.expect("running");
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].score, 0, "an honest sender is not penalised");
+
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_of_another_genesis_is_refused() {
+    let mut generator = generator(16, 0, Adversity::none());
+    let genesis = generator.genesis().clone();
+    let chain = blocks(&mut generator, 3);
+    let node = memory_node(&genesis, &chain);
+    let handle = start(&node, Vec::new()).await;
+    let other = Hash([0x42; 32]);
+    let mut stranger = raw_peer(
+        genesis.hash(),
+        Status {
+            genesis: other,
+            tip_height: 1000,
+            tip_hash: Hash([0x43; 32]),
+        },
+        Vec::new(),
+    );
+    stranger.dial.send(addr(&handle).await).expect("peer runs");
+    let closed = tokio::time::timeout(Duration::from_secs(5), stranger.closed.recv())
+        .await
+        .expect("the node disconnects the stranger");
+    assert_eq!(closed, Some(handle.local_peer_id()));
+    assert!(handle.is_banned(stranger.peer_id).await.expect("running"));
+    assert_eq!(handle.peer_count(), 0);
+    assert_eq!(node.tip().hash, chain[2].hash());
+
+    handle.shutdown().await;
 }

@@ -42,7 +42,7 @@ use crate::store::KvStore;
 #[cfg(doc)]
 use crate::service::NodeEvent;
 
-pub use sync::SyncError;
+pub use sync::{SyncError, SyncStats};
 
 /// Settings of the p2p layer.
 #[derive(Debug, Clone)]
@@ -144,6 +144,7 @@ pub struct P2pHandle {
     local_peer_id: PeerId,
     commands: mpsc::UnboundedSender<Command>,
     peers: Arc<AtomicUsize>,
+    sync_counters: Arc<sync::SyncCounters>,
     task: JoinHandle<()>,
 }
 
@@ -156,6 +157,11 @@ impl P2pHandle {
     /// Connected peers that answered a status of this chain.
     pub fn peer_count(&self) -> usize {
         self.peers.load(Ordering::Relaxed)
+    }
+
+    /// What sync did so far (windows committed with PSWV, blocks taken one by one).
+    pub fn sync_stats(&self) -> SyncStats {
+        self.sync_counters.snapshot()
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, P2pError> {
@@ -231,6 +237,7 @@ pub async fn spawn<K: KvStore + 'static>(
     let local_peer_id = keypair.public().to_peer_id();
     let (commands, receiver) = mpsc::unbounded_channel();
     let peers = Arc::new(AtomicUsize::new(0));
+    let sync_counters = Arc::new(sync::SyncCounters::default());
     let driver = swarm::Driver::start(
         node,
         config,
@@ -238,6 +245,7 @@ pub async fn spawn<K: KvStore + 'static>(
         commands.clone(),
         receiver,
         peers.clone(),
+        sync_counters.clone(),
     )
     .await?;
     let task = tokio::spawn(driver.run());
@@ -245,6 +253,7 @@ pub async fn spawn<K: KvStore + 'static>(
         local_peer_id,
         commands,
         peers,
+        sync_counters,
         task,
     })
 }

@@ -17,7 +17,9 @@ use tokio::task::JoinHandle;
 
 use super::behaviour::{build_swarm, Behaviour, Event as BehaviourEvent, Topics};
 use super::score::{Misbehaviour, PeerScores, Verdict};
-use super::sync::{self, invalid_block_error, Requester, SyncError, SyncPlan, SyncSummary};
+use super::sync::{
+    self, invalid_block_error, Requester, SyncCounters, SyncError, SyncPlan, SyncSummary,
+};
 use super::wire::{self, Status, SyncRequest, SyncResponse, MAX_RESPONSE_BYTES};
 use super::{Command, P2pConfig, P2pError, PeerInfo};
 use crate::chain::{BlockStatus, ProcessOutcome, Tip};
@@ -98,6 +100,7 @@ pub(super) struct Driver<K: KvStore> {
     events: Option<broadcast::Receiver<NodeEvent>>,
     peers: HashMap<PeerId, PeerState>,
     peer_count: Arc<AtomicUsize>,
+    sync_counters: Arc<SyncCounters>,
     scores: PeerScores,
     pending: HashMap<OutboundRequestId, Pending>,
     sync: Option<(PeerId, JoinHandle<()>)>,
@@ -112,6 +115,7 @@ impl<K: KvStore + 'static> Driver<K> {
         commands: mpsc::UnboundedSender<Command>,
         receiver: mpsc::UnboundedReceiver<Command>,
         peer_count: Arc<AtomicUsize>,
+        sync_counters: Arc<SyncCounters>,
     ) -> Result<Self, P2pError> {
         let genesis = node.genesis_hash();
         let topics = Topics::new(&genesis);
@@ -150,6 +154,7 @@ impl<K: KvStore + 'static> Driver<K> {
             events: Some(events),
             peers: HashMap::new(),
             peer_count,
+            sync_counters,
             pending: HashMap::new(),
             sync: None,
         })
@@ -383,6 +388,7 @@ impl<K: KvStore + 'static> Driver<K> {
             target,
             window: self.config.window,
             near_tip: self.config.near_tip,
+            counters: self.sync_counters.clone(),
         };
         let node = self.node.clone();
         let commands = self.commands.clone();

@@ -4,13 +4,14 @@
 //!    on a block we have, ask again from further back (8, 32, 128… blocks) until it does: the
 //!    fork point. The headers must link (consecutive heights, each naming its predecessor).
 //! 2. Fetch the blocks of the new headers in windows of the configured size; each block must
-//!    be the one its header announced. Windows that end more than `near_tip` blocks below the
-//!    target are validated and committed with PSWV ([`Node::submit_window`]), the last blocks
-//!    go one by one through the sequential path ([`Node::submit_block`]).
+//!    be the one its header announced. Blocks more than `near_tip` below the target are
+//!    validated and committed a window at a time with PSWV ([`Node::submit_window`]), the last
+//!    ones go one by one through the sequential path ([`Node::submit_block`]).
 //! 3. When our tip reaches the target, ask the peer's status again and continue while it is
 //!    ahead.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,6 +114,36 @@ pub(super) fn invalid_block_error(error: &NodeError) -> Option<&ChainError> {
     }
 }
 
+/// What the syncs of a p2p layer did so far ([`super::P2pHandle::sync_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// Windows committed with PSWV.
+    pub windows: u64,
+    /// Blocks accepted in those windows.
+    pub window_blocks: u64,
+    /// Blocks accepted one by one on the sequential path (near the peer's tip).
+    pub sequential_blocks: u64,
+}
+
+/// The live counters behind [`SyncStats`].
+#[derive(Debug, Default)]
+pub(super) struct SyncCounters {
+    windows: AtomicU64,
+    window_blocks: AtomicU64,
+    sequential_blocks: AtomicU64,
+}
+
+impl SyncCounters {
+    /// The counters now.
+    pub(super) fn snapshot(&self) -> SyncStats {
+        SyncStats {
+            windows: self.windows.load(Ordering::Relaxed),
+            window_blocks: self.window_blocks.load(Ordering::Relaxed),
+            sequential_blocks: self.sequential_blocks.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// What a finished sync achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct SyncSummary {
@@ -204,7 +235,7 @@ where
 }
 
 /// Sync settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct SyncPlan {
     /// The peer's announced tip height.
     pub target: u64,
@@ -212,6 +243,8 @@ pub(super) struct SyncPlan {
     pub window: usize,
     /// Sequential path within this many blocks of the target.
     pub near_tip: u64,
+    /// Where to count what was done.
+    pub counters: Arc<SyncCounters>,
 }
 
 /// Syncs from `peer` until our tip reaches its tip; see the module docs.
@@ -238,14 +271,32 @@ pub(super) async fn run<K: KvStore + 'static>(
         if headers.is_empty() {
             break;
         }
+        // Heights up to here go in PSWV windows, the rest one by one.
+        let far_end = target.saturating_sub(plan.near_tip);
         for chunk in headers.chunks(plan.window) {
-            let blocks = fetch_blocks(&peer, chunk).await?;
+            let mut blocks = fetch_blocks(&peer, chunk).await?;
             let last = chunk[chunk.len() - 1].height;
-            let count = if last + plan.near_tip < target {
-                submit_window(&node, &peer, blocks).await?
-            } else {
-                submit_blocks(&node, &peer, blocks).await?
-            };
+            let split = blocks
+                .iter()
+                .position(|b| b.header.height > far_end)
+                .unwrap_or(blocks.len());
+            let near = blocks.split_off(split);
+            let mut count = 0;
+            if !blocks.is_empty() {
+                let accepted = submit_window(&node, &peer, blocks).await?;
+                plan.counters.windows.fetch_add(1, Ordering::Relaxed);
+                plan.counters
+                    .window_blocks
+                    .fetch_add(accepted as u64, Ordering::Relaxed);
+                count += accepted;
+            }
+            if !near.is_empty() {
+                let accepted = submit_blocks(&node, &peer, near).await?;
+                plan.counters
+                    .sequential_blocks
+                    .fetch_add(accepted as u64, Ordering::Relaxed);
+                count += accepted;
+            }
             accepted += count;
             progress.advance(last, count);
         }
