@@ -64,7 +64,9 @@ fn config(peers: Vec<Multiaddr>) -> P2pConfig {
 }
 
 async fn start<K: KvStore + 'static>(node: &Arc<Node<K>>, peers: Vec<Multiaddr>) -> P2pHandle {
-    p2p::spawn(node.clone(), config(peers)).await.expect("p2p starts")
+    p2p::spawn(node.clone(), config(peers))
+        .await
+        .expect("p2p starts")
 }
 
 async fn addr(handle: &P2pHandle) -> Multiaddr {
@@ -325,7 +327,10 @@ async fn a_peer_relaying_an_invalid_block_is_banned_and_others_still_served() {
         },
         Vec::new(),
     );
-    attacker.dial.send(victim_addr.clone()).expect("attacker runs");
+    attacker
+        .dial
+        .send(victim_addr.clone())
+        .expect("attacker runs");
     wait_for_peers(&victim_handle, 2).await;
     let mut subscribed = attacker.subscribed.clone();
     subscribed
@@ -458,7 +463,10 @@ async fn a_relayed_orphan_starts_a_sync_from_its_sender() {
     let data = wire::encode_block_gossip(&chain[14], wire::now_micros()).expect("encodes");
     peer.publish.send(data).expect("peer runs");
     let target = chain[14].hash();
-    let synced = eventually(Duration::from_secs(10), || async { node.tip().hash == target }).await;
+    let synced = eventually(Duration::from_secs(10), || async {
+        node.tip().hash == target
+    })
+    .await;
     assert!(synced, "node at {:?}", node.tip());
     let peers = handle.peers().await.expect("running");
     assert_eq!(peers.len(), 1);

@@ -164,7 +164,10 @@ impl P2pHandle {
         self.sync_counters.snapshot()
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, P2pError> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, P2pError> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(make(tx))

@@ -149,7 +149,10 @@ mod tests {
         assert!(scores.is_banned(&peer, now));
         assert!(!scores.is_banned(&peer, now + Duration::from_secs(61)));
         assert_eq!(scores.expire_bans(now + Duration::from_secs(30)), vec![]);
-        assert_eq!(scores.expire_bans(now + Duration::from_secs(60)), vec![peer]);
+        assert_eq!(
+            scores.expire_bans(now + Duration::from_secs(60)),
+            vec![peer]
+        );
         assert!(!scores.is_banned(&peer, now));
     }
 

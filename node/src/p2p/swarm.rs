@@ -233,7 +233,11 @@ impl<K: KvStore + 'static> Driver<K> {
             }
             Internal::Respond { channel, response } => {
                 // The peer may have gone: nothing to do then.
-                let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response);
             }
             Internal::Block {
                 source,
@@ -767,7 +771,10 @@ async fn wait_for_listeners(swarm: &mut Swarm<Behaviour>, count: usize) -> Resul
             SwarmEvent::ListenerClosed {
                 addresses, reason, ..
             } => {
-                let addr = addresses.into_iter().next().unwrap_or_else(Multiaddr::empty);
+                let addr = addresses
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(Multiaddr::empty);
                 let reason = match reason {
                     Ok(()) => "closed".to_string(),
                     Err(e) => e.to_string(),

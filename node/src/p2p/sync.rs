@@ -71,11 +71,11 @@ pub enum SyncError {
         peer: PeerId,
         /// The chain manager's verdict.
         #[source]
-        error: ChainError,
+        error: Box<ChainError>,
     },
     /// The node failed (storage): not the peer's fault.
     #[error("node: {0}")]
-    Node(#[source] NodeError),
+    Node(#[source] Box<NodeError>),
     /// The p2p layer or the runtime is shutting down.
     #[error("the p2p task has stopped")]
     Stopped,
@@ -207,7 +207,10 @@ impl Requester {
     }
 
     async fn blocks(&self, from_height: u64, max: u32) -> Result<Vec<Block>, SyncError> {
-        match self.request(SyncRequest::Blocks { from_height, max }).await? {
+        match self
+            .request(SyncRequest::Blocks { from_height, max })
+            .await?
+        {
             SyncResponse::Blocks(blocks) if blocks.len() <= max as usize => Ok(blocks),
             _ => Err(self.wrong("blocks")),
         }
@@ -356,7 +359,10 @@ fn check_linked(peer: PeerId, headers: &[BlockHeader], from: u64) -> Result<Vec<
             if header.previous_block_hash != *previous {
                 return Err(SyncError::BrokenChain {
                     peer,
-                    reason: format!("header {height} does not name header {} as parent", height - 1),
+                    reason: format!(
+                        "header {height} does not name header {} as parent",
+                        height - 1
+                    ),
                 });
             }
         }
@@ -404,9 +410,9 @@ async fn submit_window<K: KvStore + 'static>(
         None => Ok(report.accepted),
         Some((_, error)) if block_is_invalid(&error) => Err(SyncError::InvalidBlock {
             peer: peer.peer,
-            error,
+            error: Box::new(error),
         }),
-        Some((_, error)) => Err(SyncError::Node(NodeError::Chain(error))),
+        Some((_, error)) => Err(SyncError::Node(Box::new(NodeError::Chain(error)))),
     }
 }
 
@@ -432,9 +438,9 @@ fn node_error(peer: PeerId, error: NodeError) -> SyncError {
     match invalid_block_error(&error) {
         Some(e) => SyncError::InvalidBlock {
             peer,
-            error: e.clone(),
+            error: Box::new(e.clone()),
         },
-        None => SyncError::Node(error),
+        None => SyncError::Node(Box::new(error)),
     }
 }
 
@@ -454,9 +460,9 @@ impl Progress {
             };
         }
         let bar = ProgressBar::new(target);
-        if let Ok(style) = ProgressStyle::with_template(
-            "sync {bar:40} {pos}/{len} blocks ({per_sec}, eta {eta})",
-        ) {
+        if let Ok(style) =
+            ProgressStyle::with_template("sync {bar:40} {pos}/{len} blocks ({per_sec}, eta {eta})")
+        {
             bar.set_style(style);
         }
         bar.set_position(from);

@@ -494,11 +494,7 @@ impl libp2p::request_response::Codec for SyncCodec {
         Ok(SyncRequest::decode(&frame)?)
     }
 
-    async fn read_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> io::Result<SyncResponse>
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncResponse>
     where
         T: AsyncRead + Unpin + Send,
     {
@@ -601,7 +597,9 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        let block = SyncResponse::Blocks(sample_blocks(1)).encode().expect("encodes");
+        let block = SyncResponse::Blocks(sample_blocks(1))
+            .encode()
+            .expect("encodes");
         for cut in 0..block.len() {
             assert!(SyncResponse::decode(&block[..cut]).is_err(), "cut at {cut}");
         }
