@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bystack_engine::consensus::Network;
-use bystack_engine::devnet::Adversity;
+use bystack_engine::devnet::{Adversity, Injection};
 use bystack_engine::validation::SkipPow;
 use bystack_engine::{Block, Hash};
 use bystack_node::chain::{Chain, ChainConfig};
@@ -500,6 +500,37 @@ async fn a_peer_of_another_genesis_is_refused() {
     assert!(handle.is_banned(stranger.peer_id).await.expect("running"));
     assert_eq!(handle.peer_count(), 0);
     assert_eq!(node.tip().hash, chain[2].hash());
+
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_serving_a_double_spend_in_a_sync_window_is_banned() {
+    let mut generator = generator(17, 2, Adversity::only(105, Injection::DoubleSpendInBlock));
+    let chain = blocks(&mut generator, 110);
+    let genesis = generator.genesis().clone();
+    let node = memory_node(&genesis, &[]);
+    let handle = start(&node, Vec::new()).await;
+    let mut peer = raw_peer(
+        genesis.hash(),
+        Status {
+            genesis: genesis.hash(),
+            tip_height: 110,
+            tip_hash: chain[109].hash(),
+        },
+        chain.clone(),
+    );
+    peer.dial.send(addr(&handle).await).expect("peer runs");
+
+    // The window holding block 105 is cut there: the valid prefix is kept, the peer banned.
+    let closed = tokio::time::timeout(Duration::from_secs(30), peer.closed.recv())
+        .await
+        .expect("the node disconnects the peer");
+    assert_eq!(closed, Some(handle.local_peer_id()));
+    assert!(handle.is_banned(peer.peer_id).await.expect("running"));
+    assert_eq!(node.tip().hash, chain[103].hash());
+    assert!(!node.has_block(&chain[104].hash()));
+    assert!(handle.sync_stats().windows >= 2);
 
     handle.shutdown().await;
 }

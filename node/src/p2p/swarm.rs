@@ -353,10 +353,12 @@ impl<K: KvStore + 'static> Driver<K> {
         self.maybe_sync();
     }
 
-    /// The highest tip any peer announced.
+    /// The highest tip any peer announced, leaving out peers whose chain could not be synced
+    /// (a peer announcing a tip it does not serve must not silence this node's relay).
     fn best_peer_height(&self) -> u64 {
         self.peers
             .values()
+            .filter(|p| p.stalled_at.is_none())
             .filter_map(|p| p.status.map(|s| s.tip_height))
             .max()
             .unwrap_or(0)

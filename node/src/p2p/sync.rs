@@ -286,19 +286,10 @@ pub(super) async fn run<K: KvStore + 'static>(
             let near = blocks.split_off(split);
             let mut count = 0;
             if !blocks.is_empty() {
-                let accepted = submit_window(&node, &peer, blocks).await?;
-                plan.counters.windows.fetch_add(1, Ordering::Relaxed);
-                plan.counters
-                    .window_blocks
-                    .fetch_add(accepted as u64, Ordering::Relaxed);
-                count += accepted;
+                count += submit_window(&node, &peer, blocks, &plan.counters).await?;
             }
             if !near.is_empty() {
-                let accepted = submit_blocks(&node, &peer, near).await?;
-                plan.counters
-                    .sequential_blocks
-                    .fetch_add(accepted as u64, Ordering::Relaxed);
-                count += accepted;
+                count += submit_blocks(&node, &peer, near, &plan.counters).await?;
             }
             accepted += count;
             progress.advance(last, count);
@@ -397,15 +388,21 @@ async fn fetch_blocks(peer: &Requester, headers: &[BlockHeader]) -> Result<Vec<B
     Ok(blocks)
 }
 
-/// Commits `blocks` as one PSWV window; returns how many were accepted.
+/// Commits `blocks` as one PSWV window (counted, with its valid prefix, in `counters`);
+/// returns how many were accepted.
 async fn submit_window<K: KvStore + 'static>(
     node: &Arc<Node<K>>,
     peer: &Requester,
     blocks: Vec<Block>,
+    counters: &SyncCounters,
 ) -> Result<usize, SyncError> {
     let report = blocking(node, move |n| n.submit_window(blocks))
         .await?
         .map_err(|e| node_error(peer.peer, e))?;
+    counters.windows.fetch_add(1, Ordering::Relaxed);
+    counters
+        .window_blocks
+        .fetch_add(report.accepted as u64, Ordering::Relaxed);
     match report.rejected {
         None => Ok(report.accepted),
         Some((_, error)) if block_is_invalid(&error) => Err(SyncError::InvalidBlock {
@@ -416,11 +413,13 @@ async fn submit_window<K: KvStore + 'static>(
     }
 }
 
-/// Submits `blocks` one by one on the sequential path; returns how many were new.
+/// Submits `blocks` one by one on the sequential path (each new one counted in `counters`);
+/// returns how many were new.
 async fn submit_blocks<K: KvStore + 'static>(
     node: &Arc<Node<K>>,
     peer: &Requester,
     blocks: Vec<Block>,
+    counters: &SyncCounters,
 ) -> Result<usize, SyncError> {
     let mut accepted = 0;
     for block in blocks {
@@ -429,6 +428,7 @@ async fn submit_blocks<K: KvStore + 'static>(
             .map_err(|e| node_error(peer.peer, e))?;
         if outcome.status != crate::chain::BlockStatus::AlreadyKnown {
             accepted += 1;
+            counters.sequential_blocks.fetch_add(1, Ordering::Relaxed);
         }
     }
     Ok(accepted)
