@@ -1,6 +1,10 @@
 //! The p2p layer over real loopback TCP, several nodes in one process: relay of blocks and
-//! transactions, sync of a late node through PSWV windows (on RocksDB), banning a peer that
-//! relays malformed messages and an invalid block, and a reorganisation arriving by relay.
+//! transactions, sync of a late node through PSWV windows (on RocksDB), a sync started by a
+//! relayed orphan, a reorganisation arriving by relay, and the penalties: a peer relaying
+//! malformed messages and an invalid block, one serving a double spend in a sync window, and
+//! one of another genesis are disconnected and banned while honest peers are still served.
+
+#![cfg(feature = "rocksdb")]
 
 mod common;
 

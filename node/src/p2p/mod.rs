@@ -28,6 +28,7 @@ mod swarm;
 mod sync;
 pub mod wire;
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,9 +111,74 @@ pub enum P2pError {
         /// The largest allowed.
         max: u32,
     },
+    /// A text is not a multiaddress.
+    #[error("{text:?} is not a multiaddress: {reason}")]
+    Address {
+        /// The text.
+        text: String,
+        /// Why.
+        reason: String,
+    },
+    /// The node key file cannot be read, decoded or written.
+    #[error("node key {}: {reason}", path.display())]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The p2p task has stopped.
     #[error("the p2p task has stopped")]
     Stopped,
+}
+
+/// Parses multiaddresses given as text (`--p2p-listen`, `--peer`, repeatable).
+///
+/// # Errors
+/// [`P2pError::Address`] naming the first text that does not parse.
+pub fn parse_multiaddrs<S: AsRef<str>>(texts: &[S]) -> Result<Vec<Multiaddr>, P2pError> {
+    texts
+        .iter()
+        .map(|text| {
+            let text = text.as_ref();
+            text.parse()
+                .map_err(|e: libp2p::multiaddr::Error| P2pError::Address {
+                    text: text.to_string(),
+                    reason: e.to_string(),
+                })
+        })
+        .collect()
+}
+
+/// The node key kept at `path` (libp2p's protobuf encoding), so that the peer ID survives
+/// restarts; a new ed25519 key is written there (readable by the owner only, on Unix) when
+/// the file does not exist.
+///
+/// # Errors
+/// [`P2pError::Key`] when the file cannot be read or written, or does not hold a key.
+pub fn load_or_create_keypair(path: &Path) -> Result<identity::Keypair, P2pError> {
+    let fail = |reason: String| P2pError::Key {
+        path: path.to_path_buf(),
+        reason,
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => identity::Keypair::from_protobuf_encoding(&bytes)
+            .map_err(|e| fail(format!("not a key: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let keypair = identity::Keypair::generate_ed25519();
+            let bytes = keypair
+                .to_protobuf_encoding()
+                .map_err(|e| fail(e.to_string()))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path).map_err(|e| fail(e.to_string()))?;
+            std::io::Write::write_all(&mut file, &bytes).map_err(|e| fail(e.to_string()))?;
+            Ok(keypair)
+        }
+        Err(e) => Err(fail(e.to_string())),
+    }
 }
 
 /// What the node knows about a connected peer.
@@ -259,4 +325,34 @@ pub async fn spawn<K: KvStore + 'static>(
         sync_counters,
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multiaddrs_parse_or_name_the_bad_one() {
+        let addrs = parse_multiaddrs(&["/ip4/127.0.0.1/tcp/46657", "/ip6/::1/tcp/0"])
+            .expect("valid addresses");
+        assert_eq!(addrs.len(), 2);
+        assert!(matches!(
+            parse_multiaddrs(&["/ip4/127.0.0.1/tcp/1", "127.0.0.1:46657"]),
+            Err(P2pError::Address { text, .. }) if text == "127.0.0.1:46657"
+        ));
+    }
+
+    #[test]
+    fn the_node_key_survives_a_restart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("node.key");
+        let first = load_or_create_keypair(&path).expect("created");
+        let again = load_or_create_keypair(&path).expect("read back");
+        assert_eq!(first.public().to_peer_id(), again.public().to_peer_id());
+        std::fs::write(&path, b"garbage").expect("write");
+        assert!(matches!(
+            load_or_create_keypair(&path),
+            Err(P2pError::Key { .. })
+        ));
+    }
 }
