@@ -538,3 +538,49 @@ async fn a_peer_serving_a_double_spend_in_a_sync_window_is_banned() {
 
     handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_peer_that_restarts_is_dialled_again() {
+    let mut generator = generator(18, 0, Adversity::none());
+    let chain = blocks(&mut generator, 6);
+    let genesis = generator.genesis().clone();
+    let a = memory_node(&genesis, &chain[..5]);
+    let b = memory_node(&genesis, &chain[..5]);
+    let a_handle = start(&a, Vec::new()).await;
+    let a_addr = addr(&a_handle).await;
+    let b_handle = start(&b, vec![a_addr.clone()]).await;
+    wait_for_peers(&b_handle, 1).await;
+
+    // A goes away and comes back on the same address (and with a new block).
+    a_handle.shutdown().await;
+    let gone = eventually(Duration::from_secs(5), || async {
+        b_handle.peer_count() == 0
+    })
+    .await;
+    assert!(gone, "B still counts A");
+    let block = chain[5].clone();
+    let node = a.clone();
+    tokio::task::spawn_blocking(move || node.submit_block(block))
+        .await
+        .expect("joins")
+        .expect("valid block");
+    let a_handle = p2p::spawn(
+        a.clone(),
+        P2pConfig {
+            listen: vec![a_addr],
+            ..config(Vec::new())
+        },
+    )
+    .await
+    .expect("A restarts on its address");
+
+    let back = eventually(Duration::from_secs(10), || async {
+        b.tip().hash == chain[5].hash()
+    })
+    .await;
+    assert!(back, "B at {:?} never reconnected and synced", b.tip());
+    assert_eq!(b_handle.peer_count(), 1);
+
+    b_handle.shutdown().await;
+    a_handle.shutdown().await;
+}

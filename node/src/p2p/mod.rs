@@ -50,7 +50,8 @@ pub use sync::{SyncError, SyncStats};
 pub struct P2pConfig {
     /// Addresses to listen on (e.g. `/ip4/0.0.0.0/tcp/46657`; port 0 picks a free one).
     pub listen: Vec<Multiaddr>,
-    /// Peers to dial at start.
+    /// Peers to dial at start, and again every [`P2pConfig::status_interval`] while no
+    /// connection to them is open.
     pub peers: Vec<Multiaddr>,
     /// The node's identity; a fresh ed25519 key when `None`.
     pub keypair: Option<identity::Keypair>,
@@ -62,7 +63,7 @@ pub struct P2pConfig {
     pub ban_duration: Duration,
     /// How long a sync request may take.
     pub request_timeout: Duration,
-    /// How often peers' statuses are asked again.
+    /// How often peers' statuses are asked again (and lost configured peers dialled again).
     pub status_interval: Duration,
 }
 

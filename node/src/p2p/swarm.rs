@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use bystack_engine::{Block, Hash, Transaction};
 use futures::StreamExt;
+use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId, PublishError};
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
-use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identity, Multiaddr, PeerId, Swarm};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -103,6 +104,8 @@ pub(super) struct Driver<K: KvStore> {
     sync_counters: Arc<SyncCounters>,
     scores: PeerScores,
     pending: HashMap<OutboundRequestId, Pending>,
+    /// The address of every open connection this node dialled.
+    dialled: HashMap<ConnectionId, Multiaddr>,
     sync: Option<(PeerId, JoinHandle<()>)>,
 }
 
@@ -156,6 +159,7 @@ impl<K: KvStore + 'static> Driver<K> {
             peer_count,
             sync_counters,
             pending: HashMap::new(),
+            dialled: HashMap::new(),
             sync: None,
         })
     }
@@ -262,9 +266,14 @@ impl<K: KvStore + 'static> Driver<K> {
         match event {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                connection_id,
+                endpoint,
                 num_established,
                 ..
             } => {
+                if let ConnectedPoint::Dialer { address, .. } = endpoint {
+                    self.dialled.insert(connection_id, address);
+                }
                 if self.scores.is_banned(&peer_id, Instant::now()) {
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                     return;
@@ -277,9 +286,14 @@ impl<K: KvStore + 'static> Driver<K> {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                connection_id,
+                num_established,
                 ..
             } => {
+                self.dialled.remove(&connection_id);
+                if num_established > 0 {
+                    return;
+                }
                 tracing::debug!(peer = %peer_id, "disconnected");
                 self.peers.remove(&peer_id);
                 self.scores.forget(&peer_id);
@@ -740,6 +754,25 @@ impl<K: KvStore + 'static> Driver<K> {
         let peers: Vec<PeerId> = self.peers.keys().copied().collect();
         for peer in peers {
             self.send_status(peer);
+        }
+        self.redial();
+    }
+
+    /// Dials again the configured peers that this node is not connected to (they restarted,
+    /// or were not up yet).
+    fn redial(&mut self) {
+        let missing: Vec<Multiaddr> = self
+            .config
+            .peers
+            .iter()
+            .filter(|addr| !self.dialled.values().any(|a| a == *addr))
+            .cloned()
+            .collect();
+        for addr in missing {
+            tracing::debug!(%addr, "dialling a configured peer again");
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::debug!(%addr, error = %e, "cannot dial peer");
+            }
         }
     }
 }
