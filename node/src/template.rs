@@ -82,6 +82,38 @@ pub struct TemplateSpec<'a> {
     pub max_gas: u64,
 }
 
+/// What validating a transaction for a block at `height` found ([`validate_tx`]'s outcome
+/// when the gas became valid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxFacts {
+    /// The height it was validated for.
+    pub height: u64,
+    /// Its fee (the BTM left in the mux).
+    pub fee: u64,
+    /// Its gas.
+    pub gas: u64,
+    /// Whether it fails after the gas became valid (included as status fail).
+    pub status_fail: bool,
+}
+
+/// A transaction offered to a template.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The transaction.
+    pub tx: Arc<Transaction>,
+    /// What the pool found when it validated it: reused when validated for the template's
+    /// height (the outcome only depends on the height, a pooled transaction is never a
+    /// coinbase), so that a template does not verify every signature again.
+    pub facts: Option<TxFacts>,
+}
+
+impl Candidate {
+    /// A candidate validated by the template itself.
+    pub fn new(tx: Arc<Transaction>) -> Self {
+        Candidate { tx, facts: None }
+    }
+}
+
 /// A block template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockTemplate {
@@ -197,7 +229,7 @@ fn spendable(
 /// does not fit is skipped, never an error.
 pub fn build_template(
     spec: &TemplateSpec<'_>,
-    candidates: &[Arc<Transaction>],
+    candidates: &[Candidate],
     utxo: &dyn UtxoStore,
 ) -> TemplateResult<BlockTemplate> {
     let parent = &spec.parent;
@@ -210,24 +242,35 @@ pub fn build_template(
     let mut taken: Vec<Transaction> = Vec::new();
     let mut status_fail = vec![false];
     let (mut fees, mut gas_used) = (0u64, 0u64);
-    for tx in candidates {
-        let context = BlockContext {
-            version: 1,
-            height,
-            tx_index: Some(taken.len() + 1),
+    for candidate in candidates {
+        let tx = &candidate.tx;
+        let facts = match candidate.facts {
+            Some(facts) if facts.height == height => facts,
+            _ => {
+                let context = BlockContext {
+                    version: 1,
+                    height,
+                    tx_index: Some(taken.len() + 1),
+                };
+                let outcome = validate_tx(tx, &context);
+                if outcome.invalidates_block() {
+                    continue;
+                }
+                TxFacts {
+                    height,
+                    fee: outcome.btm_value,
+                    gas: u64::try_from(outcome.gas_used).unwrap_or(u64::MAX),
+                    status_fail: outcome.status_fail(),
+                }
+            }
         };
-        let outcome = validate_tx(tx, &context);
-        if outcome.invalidates_block() {
-            continue;
-        }
-        let gas = u64::try_from(outcome.gas_used).unwrap_or(u64::MAX);
-        let Some(total_gas) = gas_used.checked_add(gas).filter(|&g| g <= max_gas) else {
+        let Some(total_gas) = gas_used.checked_add(facts.gas).filter(|&g| g <= max_gas) else {
             continue;
         };
-        let Some(total_fees) = fees.checked_add(outcome.btm_value) else {
+        let Some(total_fees) = fees.checked_add(facts.fee) else {
             continue;
         };
-        let fail = outcome.status_fail();
+        let fail = facts.status_fail;
         if !spendable(tx, fail, height, &mut view, utxo)? {
             continue;
         }
@@ -381,7 +424,10 @@ mod tests {
             f.pay(&coins[2], 3 * FEE),
         );
         let gas = gas_of(&high, f.parent.height + 1);
-        let candidates = vec![high.clone(), mid.clone(), low.clone()];
+        let candidates: Vec<Candidate> = [&high, &mid, &low]
+            .into_iter()
+            .map(|tx| Candidate::new(tx.clone()))
+            .collect();
         let template = build_template(&f.spec(2 * gas + gas / 2), &candidates, &f.store).unwrap();
         let ids: Vec<Hash> = template
             .block
@@ -441,14 +487,24 @@ mod tests {
             .clone();
         let immature = f.pay(&immature_coin, FEE);
         let good = f.pay(&coins[2], FEE);
-        let candidates = vec![
+        let mut candidates: Vec<Candidate> = [
             first.clone(),
             double,
             missing,
             bad_signature,
             immature,
             good.clone(),
-        ];
+        ]
+        .into_iter()
+        .map(Candidate::new)
+        .collect();
+        // Facts for another height are not trusted: the bad signature is still found.
+        candidates[3].facts = Some(TxFacts {
+            height: 1,
+            fee: FEE,
+            gas: 1_000,
+            status_fail: false,
+        });
         let template = build_template(&f.spec(MAX_BLOCK_GAS), &candidates, &f.store).unwrap();
         let ids: Vec<Hash> = template.block.transactions[1..]
             .iter()
@@ -473,7 +529,8 @@ mod tests {
             ],
         };
         let tx = Arc::new(f.wallet.sign(data, &[Witness::Sign, Witness::BadSignature]));
-        let template = build_template(&f.spec(MAX_BLOCK_GAS), &[tx], &f.store).unwrap();
+        let template =
+            build_template(&f.spec(MAX_BLOCK_GAS), &[Candidate::new(tx)], &f.store).unwrap();
         assert_eq!(template.status_fail, [false, true]);
         assert_eq!(
             template.block.header.transaction_status_hash,
