@@ -30,6 +30,8 @@ use crate::store::KvStore;
 
 /// How long [`Driver::start`] waits for the listen addresses to be bound.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Sync responses built at once for one peer, at most.
+const MAX_SERVING_PER_PEER: usize = 4;
 /// Encoded bytes of a block header and transaction count, at most (for response sizing).
 const BLOCK_OVERHEAD_BYTES: usize = 256;
 
@@ -43,6 +45,7 @@ pub(super) enum Internal {
     },
     /// A response built on a blocking thread.
     Respond {
+        peer: PeerId,
         channel: ResponseChannel<SyncResponse>,
         response: SyncResponse,
     },
@@ -88,6 +91,34 @@ struct PeerState {
     stalled_at: Option<(Hash, Hash)>,
 }
 
+/// Counts the responses being built for each peer, up to [`MAX_SERVING_PER_PEER`].
+#[derive(Debug, Default)]
+struct ServingLimit {
+    in_flight: HashMap<PeerId, usize>,
+}
+
+impl ServingLimit {
+    /// Takes a slot for `peer`; false when it has none left.
+    fn try_acquire(&mut self, peer: PeerId) -> bool {
+        let n = self.in_flight.entry(peer).or_insert(0);
+        if *n >= MAX_SERVING_PER_PEER {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// Gives `peer`'s slot back.
+    fn release(&mut self, peer: &PeerId) {
+        if let Some(n) = self.in_flight.get_mut(peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.in_flight.remove(peer);
+            }
+        }
+    }
+}
+
 /// The swarm task's state.
 pub(super) struct Driver<K: KvStore> {
     node: Arc<Node<K>>,
@@ -104,6 +135,8 @@ pub(super) struct Driver<K: KvStore> {
     sync_counters: Arc<SyncCounters>,
     scores: PeerScores,
     pending: HashMap<OutboundRequestId, Pending>,
+    /// Responses being built, per peer.
+    serving: ServingLimit,
     /// The address of every open connection this node dialled.
     dialled: HashMap<ConnectionId, Multiaddr>,
     sync: Option<(PeerId, JoinHandle<()>)>,
@@ -159,6 +192,7 @@ impl<K: KvStore + 'static> Driver<K> {
             peer_count,
             sync_counters,
             pending: HashMap::new(),
+            serving: ServingLimit::default(),
             dialled: HashMap::new(),
             sync: None,
         })
@@ -235,7 +269,12 @@ impl<K: KvStore + 'static> Driver<K> {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.pending.insert(id, Pending::Sync(reply));
             }
-            Internal::Respond { channel, response } => {
+            Internal::Respond {
+                peer,
+                channel,
+                response,
+            } => {
+                self.serving.release(&peer);
                 // The peer may have gone: nothing to do then.
                 let _ = self
                     .swarm
@@ -507,7 +546,7 @@ impl<K: KvStore + 'static> Driver<K> {
                 self.on_status(peer, status);
             }
             SyncRequest::Headers { from_height, max } => {
-                self.respond_blocking(channel, move |node| {
+                self.respond_blocking(peer, channel, move |node| {
                     SyncResponse::Headers(
                         node.main_headers(from_height, max as usize)
                             .unwrap_or_else(|e| {
@@ -518,7 +557,7 @@ impl<K: KvStore + 'static> Driver<K> {
                 });
             }
             SyncRequest::Blocks { from_height, max } => {
-                self.respond_blocking(channel, move |node| {
+                self.respond_blocking(peer, channel, move |node| {
                     let blocks = node
                         .main_blocks(from_height, max as usize)
                         .unwrap_or_else(|e| {
@@ -531,17 +570,28 @@ impl<K: KvStore + 'static> Driver<K> {
         }
     }
 
-    /// Builds a response on a blocking thread and sends it back through the swarm task.
+    /// Builds a response on a blocking thread and sends it back through the swarm task. A
+    /// peer with [`MAX_SERVING_PER_PEER`] responses in the making gets none (its request
+    /// fails), so that no peer can keep every blocking thread reading the database.
     fn respond_blocking(
-        &self,
+        &mut self,
+        peer: PeerId,
         channel: ResponseChannel<SyncResponse>,
         build: impl FnOnce(&Node<K>) -> SyncResponse + Send + 'static,
     ) {
+        if !self.serving.try_acquire(peer) {
+            tracing::debug!(%peer, "too many requests in flight: one dropped");
+            return;
+        }
         let node = self.node.clone();
         let commands = self.commands.clone();
         tokio::task::spawn_blocking(move || {
             let response = build(&node);
-            let _ = commands.send(Command::Internal(Internal::Respond { channel, response }));
+            let _ = commands.send(Command::Internal(Internal::Respond {
+                peer,
+                channel,
+                response,
+            }));
         });
     }
 
@@ -842,4 +892,44 @@ fn fit_response(mut blocks: Vec<Block>) -> Vec<Block> {
     }
     blocks.truncate(keep);
     blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_peer_gets_a_bounded_number_of_responses_at_once() {
+        let mut limit = ServingLimit::default();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        for _ in 0..MAX_SERVING_PER_PEER {
+            assert!(limit.try_acquire(a));
+        }
+        assert!(!limit.try_acquire(a));
+        assert!(limit.try_acquire(b), "another peer is still served");
+        limit.release(&a);
+        assert!(limit.try_acquire(a));
+        assert!(!limit.try_acquire(a));
+        for _ in 0..=MAX_SERVING_PER_PEER {
+            limit.release(&a);
+        }
+        assert!(!limit.in_flight.contains_key(&a));
+    }
+
+    #[test]
+    fn responses_are_cut_to_the_size_limit() {
+        let blocks: Vec<Block> = bystack_engine::devnet::ChainGenerator::new(
+            bystack_engine::devnet::GeneratorConfig::default(),
+        )
+        .generate(3)
+        .into_iter()
+        .map(|g| g.block)
+        .collect();
+        assert_eq!(fit_response(blocks.clone()).len(), 3);
+        // One huge block first: it is sent alone.
+        let mut huge = blocks[0].clone();
+        huge.transactions[0].serialized_size = MAX_RESPONSE_BYTES as u64;
+        let cut = fit_response(vec![huge, blocks[1].clone(), blocks[2].clone()]);
+        assert_eq!(cut.len(), 1);
+    }
 }
