@@ -24,7 +24,7 @@ use super::score::Misbehaviour;
 use super::swarm::Internal;
 use super::wire::{Status, SyncRequest, SyncResponse, MAX_HEADERS_PER_REQUEST};
 use super::Command;
-use crate::chain::{ChainError, Tip};
+use crate::chain::{BlockStatus, ChainError, Tip};
 use crate::service::{Node, NodeError};
 use crate::store::KvStore;
 
@@ -316,11 +316,16 @@ async fn new_headers<K: KvStore + 'static>(
         };
         let hashes = check_linked(peer.peer, &headers, from)?;
         let parent = first.previous_block_hash;
+        // Indexed blocks only: an orphan we hold is not a place to build on.
         let (parent_known, known) = blocking(node, move |n| {
-            let known = hashes.iter().take_while(|h| n.has_block(h)).count();
-            (n.has_block(&parent), known)
+            n.with_chain(|chain| {
+                let index = chain.index();
+                let known = hashes.iter().take_while(|h| index.contains(h)).count();
+                (index.contains(&parent), known)
+            })
         })
-        .await?;
+        .await?
+        .map_err(|e| SyncError::Node(Box::new(e)))?;
         if parent_known {
             return Ok(headers.split_off(known));
         }
@@ -413,8 +418,8 @@ async fn submit_window<K: KvStore + 'static>(
     }
 }
 
-/// Submits `blocks` one by one on the sequential path (each new one counted in `counters`);
-/// returns how many were new.
+/// Submits `blocks` one by one on the sequential path (each one connected, to the main chain
+/// or a side branch, counted in `counters`); returns how many were connected.
 async fn submit_blocks<K: KvStore + 'static>(
     node: &Arc<Node<K>>,
     peer: &Requester,
@@ -426,7 +431,10 @@ async fn submit_blocks<K: KvStore + 'static>(
         let outcome = blocking(node, move |n| n.submit_block(block))
             .await?
             .map_err(|e| node_error(peer.peer, e))?;
-        if outcome.status != crate::chain::BlockStatus::AlreadyKnown {
+        if matches!(
+            outcome.status,
+            BlockStatus::MainChain | BlockStatus::SideChain
+        ) {
             accepted += 1;
             counters.sequential_blocks.fetch_add(1, Ordering::Relaxed);
         }
