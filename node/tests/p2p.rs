@@ -584,3 +584,40 @@ async fn a_configured_peer_that_restarts_is_dialled_again() {
     b_handle.shutdown().await;
     a_handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_on_a_shorter_fork_syncs_the_longer_one_from_its_fork_point() {
+    let mut generator = generator(19, 0, Adversity::none());
+    let prefix = blocks(&mut generator, 5);
+    let base = generator.headers().clone();
+    let ours = blocks(&mut generator, 15);
+    let genesis = generator.genesis().clone();
+    let theirs = coinbase_branch(&base, 25, b"longer", &[0x51]);
+
+    let short: Vec<Block> = prefix.iter().chain(&ours).cloned().collect();
+    let long: Vec<Block> = prefix.iter().chain(&theirs).cloned().collect();
+    let a = memory_node(&genesis, &long);
+    let b = memory_node(&genesis, &short);
+    let a_handle = start(&a, Vec::new()).await;
+    let b_handle = start(&b, vec![addr(&a_handle).await]).await;
+
+    // B asks for headers above its tip (20), then from further back until they build on a
+    // block it has (height 5), and reorganises onto the longer branch.
+    let target = a.tip();
+    let synced = eventually(Duration::from_secs(20), || async { b.tip() == target }).await;
+    assert!(synced, "B at {:?}, A at {target:?}", b.tip());
+    assert_eq!(b.main_hash(6), Some(theirs[0].hash()));
+    assert_eq!(
+        b.utxo_digest().expect("digest"),
+        a.utxo_digest().expect("digest")
+    );
+    let peers = b_handle.peers().await.expect("running");
+    assert_eq!(peers.len(), 1);
+    assert_eq!(
+        peers[0].score, 0,
+        "an honest peer on a fork is not penalised"
+    );
+
+    b_handle.shutdown().await;
+    a_handle.shutdown().await;
+}
