@@ -17,6 +17,7 @@
 //! ([`store::RocksKv`]); without it only the in-memory store ([`store::MemoryKv`]) exists,
 //! and nothing of RocksDB (a long C++ build) is compiled.
 
+pub mod api;
 pub mod chain;
 pub mod decode;
 pub mod store;

@@ -1,0 +1,145 @@
+//! The API's error type and Bytom's error codes (`api/errors.go`): every failure leaves the
+//! server as a `fail` envelope with a code, a message and the detail.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bystack_engine::validation::TxError;
+
+use super::types::FailEnvelope;
+
+/// A Bytom error code and its fixed message, as `api/errors.go` pairs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// The code, e.g. `BTM000`.
+    pub code: &'static str,
+    /// The fixed message for the code.
+    pub msg: &'static str,
+}
+
+impl ErrorInfo {
+    const fn new(code: &'static str, msg: &'static str) -> Self {
+        ErrorInfo { code, msg }
+    }
+}
+
+/// Any error without a code of its own (`ErrDefault`).
+pub const DEFAULT_ERROR: ErrorInfo = ErrorInfo::new("BTM000", "Bytom API Error");
+/// A body that is not the JSON the endpoint takes (`httpjson.ErrBadRequest`).
+pub const BAD_REQUEST: ErrorInfo = ErrorInfo::new("BTM002", "Invalid request body");
+
+/// The code of a transaction the mempool refused for a validation error (the BTM73x–BTM74x
+/// namespace of `api/errors.go`); errors without a Bytom counterpart get [`DEFAULT_ERROR`].
+pub fn tx_error_info(error: &TxError) -> ErrorInfo {
+    match error {
+        TxError::TxVersion { .. } => ErrorInfo::new("BTM730", "Invalid transaction version"),
+        TxError::WrongTransactionSize => ErrorInfo::new("BTM731", "Invalid transaction size"),
+        TxError::BadTimeRange { .. } => ErrorInfo::new("BTM732", "Invalid transaction time range"),
+        TxError::NotStandardTx { .. } => ErrorInfo::new("BTM733", "Not standard transaction"),
+        TxError::WrongCoinbaseTransaction => {
+            ErrorInfo::new("BTM734", "Invalid coinbase transaction")
+        }
+        TxError::WrongCoinbaseAsset { .. } => ErrorInfo::new("BTM735", "Invalid coinbase assetID"),
+        TxError::CoinbaseArbitraryOversize { .. } => {
+            ErrorInfo::new("BTM736", "Invalid coinbase arbitrary size")
+        }
+        TxError::EmptyResults => ErrorInfo::new("BTM737", "No results in the transaction"),
+        TxError::MismatchedAssetId { .. } => ErrorInfo::new("BTM738", "Mismatched assetID"),
+        TxError::MismatchedPosition { .. } => {
+            ErrorInfo::new("BTM739", "Mismatched value source/dest position")
+        }
+        TxError::MismatchedReference { .. } => ErrorInfo::new("BTM740", "Mismatched reference"),
+        TxError::MismatchedValue { .. } => ErrorInfo::new("BTM741", "Mismatched value"),
+        TxError::MissingField { .. } => ErrorInfo::new("BTM742", "Missing required field"),
+        TxError::NoSource { .. } => ErrorInfo::new("BTM743", "No source for value"),
+        TxError::Overflow { .. } => ErrorInfo::new("BTM744", "Arithmetic overflow/underflow"),
+        TxError::Position { .. } => {
+            ErrorInfo::new("BTM745", "Invalid source or destination position")
+        }
+        TxError::Unbalanced { .. } => {
+            ErrorInfo::new("BTM746", "Unbalanced asset amount between input and output")
+        }
+        TxError::OverGasCredit { .. } => ErrorInfo::new("BTM747", "Gas credit has been spent"),
+        TxError::GasCalculate { .. } => {
+            ErrorInfo::new("BTM748", "Gas usage calculate got a math error")
+        }
+        _ => DEFAULT_ERROR,
+    }
+}
+
+/// Why an API call failed. Each variant leaves as a `fail` envelope (see
+/// [`IntoResponse`]); none of them is a panic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The body is not the JSON the endpoint takes: invalid JSON, a field of the wrong type,
+    /// bad hex, bytes that do not decode (BTM002, HTTP 400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is larger than the server accepts (BTM002, HTTP 413).
+    #[error("request body is larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// No endpoint at this path (BTM000, HTTP 404).
+    #[error("no endpoint {path}")]
+    UnknownEndpoint {
+        /// The path asked for.
+        path: String,
+    },
+    /// The request was understood and the node refused it or could not answer it (an unknown
+    /// block, stale work, an invalid block or transaction); HTTP 200 as in Bytom.
+    #[error("{detail}")]
+    Rejected {
+        /// The Bytom code and message.
+        info: ErrorInfo,
+        /// The node's explanation (`error_detail`).
+        detail: String,
+    },
+    /// The node failed while answering (its store, or a task that did not finish); HTTP 500.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A refusal with the default code and `detail`.
+    pub fn rejected(detail: impl Into<String>) -> Self {
+        ApiError::Rejected {
+            info: DEFAULT_ERROR,
+            detail: detail.into(),
+        }
+    }
+
+    /// The Bytom code and message of this error.
+    pub fn info(&self) -> ErrorInfo {
+        match self {
+            ApiError::BadRequest(_) | ApiError::BodyTooLarge { .. } => BAD_REQUEST,
+            ApiError::Rejected { info, .. } => *info,
+            ApiError::UnknownEndpoint { .. } | ApiError::Internal(_) => DEFAULT_ERROR,
+        }
+    }
+
+    /// The HTTP status this error is sent with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnknownEndpoint { .. } => StatusCode::NOT_FOUND,
+            ApiError::Rejected { .. } => StatusCode::OK,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let info = self.info();
+        let body = FailEnvelope {
+            status: "fail",
+            code: info.code,
+            msg: info.msg,
+            error_detail: self.to_string(),
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}
