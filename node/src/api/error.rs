@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bystack_engine::validation::TxError;
+use bystack_engine::vm::VmError;
 
 use super::types::FailEnvelope;
 
@@ -29,7 +30,8 @@ pub const DEFAULT_ERROR: ErrorInfo = ErrorInfo::new("BTM000", "Bytom API Error")
 pub const BAD_REQUEST: ErrorInfo = ErrorInfo::new("BTM002", "Invalid request body");
 
 /// The code of a transaction the mempool refused for a validation error (the BTM73x–BTM74x
-/// namespace of `api/errors.go`); errors without a Bytom counterpart get [`DEFAULT_ERROR`].
+/// namespace of `api/errors.go`, BTM76x–BTM77x for the VM); errors without a Bytom
+/// counterpart get [`DEFAULT_ERROR`].
 pub fn tx_error_info(error: &TxError) -> ErrorInfo {
     match error {
         TxError::TxVersion { .. } => ErrorInfo::new("BTM730", "Invalid transaction version"),
@@ -63,6 +65,36 @@ pub fn tx_error_info(error: &TxError) -> ErrorInfo {
         TxError::GasCalculate { .. } => {
             ErrorInfo::new("BTM748", "Gas usage calculate got a math error")
         }
+        TxError::Vm { error, .. } => vm_error_info(error),
+        _ => DEFAULT_ERROR,
+    }
+}
+
+/// The code of a program that failed in the VM (the BTM76x–BTM77x namespace).
+pub fn vm_error_info(error: &VmError) -> ErrorInfo {
+    match error {
+        VmError::AltStackUnderflow => ErrorInfo::new("BTM760", "Alt stack underflow"),
+        VmError::BadValue => ErrorInfo::new("BTM761", "Bad value"),
+        VmError::Context => ErrorInfo::new("BTM762", "Wrong context"),
+        VmError::DataStackUnderflow => ErrorInfo::new("BTM763", "Data stack underflow"),
+        VmError::DisallowedOpcode { .. } => ErrorInfo::new("BTM764", "Disallowed opcode"),
+        VmError::DivZero => ErrorInfo::new("BTM765", "Division by zero"),
+        VmError::FalseVmResult => ErrorInfo::new("BTM766", "False result for executing VM"),
+        VmError::LongProgram => ErrorInfo::new("BTM767", "Program size exceeds max int32"),
+        VmError::Range => ErrorInfo::new("BTM768", "Arithmetic range error"),
+        VmError::Return => ErrorInfo::new("BTM769", "RETURN executed"),
+        VmError::RunLimitExceeded => ErrorInfo::new(
+            "BTM770",
+            "Run limit exceeded because the BTM Fee is insufficient",
+        ),
+        VmError::ShortProgram => ErrorInfo::new("BTM771", "Unexpected end of program"),
+        VmError::Token => ErrorInfo::new("BTM772", "Unrecognized token"),
+        VmError::Unexpected => ErrorInfo::new("BTM773", "Unexpected error"),
+        VmError::UnsupportedVm { .. } => ErrorInfo::new(
+            "BTM774",
+            "Unsupported VM because the version of VM is mismatched",
+        ),
+        VmError::VerifyFailed => ErrorInfo::new("BTM775", "VERIFY failed"),
         _ => DEFAULT_ERROR,
     }
 }
