@@ -357,3 +357,25 @@ pub async fn wrong_method(uri: Uri) -> Response {
     *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_body_means_no_arguments() {
+        let request: BlockRequest = parse_body(b"").unwrap();
+        assert_eq!(request.block_height, None);
+        let request: BlockRequest = parse_body(b" \r\n\t").unwrap();
+        assert_eq!(request.block_hash, None);
+        assert!(parse_body::<NoArgs>(b"{}").is_ok());
+        assert!(matches!(
+            parse_body::<SubmitBlockRequest>(b""),
+            Err(ApiError::BadRequest(detail)) if detail.contains("raw_block")
+        ));
+        assert!(matches!(
+            parse_body::<NoArgs>(b"{"),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+}

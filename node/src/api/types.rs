@@ -520,3 +520,53 @@ pub struct NetInfoResponse {
     /// Version information.
     pub version_info: VersionInfo,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_wins_over_a_height_and_an_empty_hash_is_absent() {
+        let hash = Hash([7; 32]);
+        let both = BlockRequest {
+            block_height: Some(3),
+            block_hash: Some(hash.to_hex()),
+        };
+        assert_eq!(both.selector(0), Ok(BlockSelector::Hash(hash)));
+        let empty_hash = BlockRequest {
+            block_height: Some(3),
+            block_hash: Some(String::new()),
+        };
+        assert_eq!(empty_hash.selector(0), Ok(BlockSelector::Height(3)));
+        assert_eq!(
+            BlockRequest::default().selector(9),
+            Ok(BlockSelector::Height(9))
+        );
+        let short = BlockRequest {
+            block_height: None,
+            block_hash: Some("ab".into()),
+        };
+        assert!(matches!(short.selector(0), Err(ApiError::BadRequest(_))));
+    }
+
+    #[test]
+    fn header_json_round_trips() {
+        let header = BlockHeader {
+            version: 1,
+            height: 42,
+            previous_block_hash: Hash([1; 32]),
+            timestamp: 1_795_824_150,
+            transactions_merkle_root: Hash([2; 32]),
+            transaction_status_hash: Hash([3; 32]),
+            nonce: 99,
+            bits: 0x2000_0000_0004_0000,
+            commitment_suffix: Vec::new(),
+        };
+        let json = HeaderJson::from_header(&header);
+        assert_eq!(
+            json.block_commitment.transaction_merkle_root,
+            "02".repeat(32)
+        );
+        assert_eq!(json.to_header(), Ok(header));
+    }
+}
