@@ -492,7 +492,9 @@ impl<K: KvStore> Chain<K> {
         Ok(self.store.utxo_digest()?)
     }
 
-    fn now(&self) -> u64 {
+    /// The validation clock's current time (Unix seconds): block templates take their
+    /// timestamp from it, so that they pass the "at most an hour ahead" rule of this chain.
+    pub fn now(&self) -> u64 {
         (self.config.clock)()
     }
 
