@@ -243,9 +243,10 @@ pub async fn get_hash_rate<B: ApiBackend>(
     Args(request): Args<BlockRequest>,
 ) -> ApiResult<HashRateResponse> {
     let (block, parent) = on_node(node, move |n| {
-        let selector = match request.block_height {
-            Some(0) | None => request.selector(n.tip().height)?,
-            Some(_) => request.selector(0)?,
+        let tip = n.tip().height;
+        let selector = match request.selector(tip)? {
+            BlockSelector::Height(0) => BlockSelector::Height(tip),
+            selector => selector,
         };
         let block = find_block(n, selector)?;
         let parent = n

@@ -52,6 +52,7 @@ mod backend;
 pub mod error;
 pub mod handlers;
 pub mod metrics;
+mod node_backend;
 pub mod types;
 
 use std::future::Future;
