@@ -15,7 +15,7 @@ use bystack_engine::pow::{calc_work, Target};
 use bystack_engine::validation::{PowCheck, SkipPow, TensorityPow};
 use bystack_engine::{Block, BlockHeader, Hash, Transaction};
 use bystack_kernels::backend::open_backend;
-use bystack_node::api::{self, types::HeaderJson, ApiBackend};
+use bystack_node::api::{self, types::HeaderJson};
 use bystack_node::chain::{BlockStatus, Chain, ChainConfig};
 use bystack_node::service::{Node, NodeConfig};
 use bystack_node::store::{MemoryKv, Store};
@@ -133,7 +133,7 @@ struct Server {
 }
 
 impl Server {
-    async fn start<B: ApiBackend>(node: Arc<B>) -> Server {
+    async fn start(node: Arc<Node<MemoryKv>>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();

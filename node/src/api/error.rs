@@ -8,6 +8,9 @@ use bystack_engine::validation::TxError;
 use bystack_engine::vm::VmError;
 
 use super::types::FailEnvelope;
+use crate::chain::ChainError;
+use crate::mempool::MempoolError;
+use crate::service::NodeError;
 
 /// A Bytom error code and its fixed message, as `api/errors.go` pairs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,5 +176,25 @@ impl IntoResponse for ApiError {
             error_detail: self.to_string(),
         };
         (self.status(), Json(body)).into_response()
+    }
+}
+
+impl From<NodeError> for ApiError {
+    /// The node's failures ([`NodeError::Store`], [`NodeError::Poisoned`], a store error in
+    /// the chain) are internal; everything else is a refusal with the node's text, coded
+    /// BTM73x–BTM77x for invalid transactions and BTM000 otherwise.
+    fn from(error: NodeError) -> Self {
+        match &error {
+            NodeError::Store(_)
+            | NodeError::Poisoned { .. }
+            | NodeError::Chain(ChainError::Store(_)) => ApiError::Internal(error.to_string()),
+            NodeError::Mempool(MempoolError::Invalid {
+                error: tx_error, ..
+            }) => ApiError::Rejected {
+                info: tx_error_info(tx_error),
+                detail: error.to_string(),
+            },
+            _ => ApiError::rejected(error.to_string()),
+        }
     }
 }

@@ -10,19 +10,19 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bystack_engine::consensus::Network;
 use bystack_engine::{Block, BlockHeader, Transaction};
-use bystack_kernels::pow;
-use num_bigint::BigUint;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::backend::ApiBackend;
 use super::error::ApiError;
-use super::metrics::{self, PROMETHEUS_CONTENT_TYPE};
+use super::metrics::{self, MetricsSnapshot, PROMETHEUS_CONTENT_TYPE};
 use super::types::*;
 use super::MAX_BODY_BYTES;
+use crate::chain::BlockStatus;
+use crate::service::{BlockSelector, Node, NodeError};
+use crate::store::KvStore;
 
-/// The shared node handle every handler gets.
-pub type Node<B> = State<Arc<B>>;
+/// The shared node every handler gets.
+pub type SharedNode<K> = State<Arc<Node<K>>>;
 
 /// A `success` envelope around `T`.
 #[derive(Debug, Clone)]
@@ -81,39 +81,38 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 pub struct NoArgs {}
 
-/// Runs `call` on Tokio's blocking pool: node calls take locks and touch the store.
+/// Runs `call` on Tokio's blocking pool: node calls take locks, validate and touch the store.
 ///
 /// # Errors
 /// `call`'s error, or [`ApiError::Internal`] when the task did not finish (it panicked or the
 /// runtime is shutting down).
-pub async fn on_node<B, T, F>(node: Arc<B>, call: F) -> Result<T, ApiError>
+pub async fn on_node<K, T, E, F>(node: Arc<Node<K>>, call: F) -> Result<T, ApiError>
 where
-    B: ApiBackend,
+    K: KvStore + 'static,
     T: Send + 'static,
-    F: FnOnce(&B) -> Result<T, ApiError> + Send + 'static,
+    E: Into<ApiError>,
+    F: FnOnce(&Node<K>) -> Result<T, E> + Send + 'static,
 {
-    tokio::task::spawn_blocking(move || call(&node))
+    let result = tokio::task::spawn_blocking(move || call(&node).map_err(Into::into))
         .await
-        .map_err(|e| ApiError::Internal(format!("node task did not finish: {e}")))?
+        .map_err(|e| ApiError::Internal(format!("node task did not finish: {e}")))?;
+    result
 }
 
-/// The block `selector` names, or a refusal naming what is missing.
-fn find_block<B: ApiBackend>(node: &B, selector: BlockSelector) -> Result<Block, ApiError> {
-    let found = match selector {
-        BlockSelector::Hash(hash) => node.block_by_hash(&hash)?,
-        BlockSelector::Height(height) => node.block_by_height(height)?,
-    };
-    found.ok_or_else(|| match selector {
-        BlockSelector::Hash(hash) => ApiError::rejected(format!("block {hash} not found")),
+/// The block `selector` names, or [`NodeError::BlockNotFound`].
+fn find_block<K: KvStore>(node: &Node<K>, selector: BlockSelector) -> Result<Block, NodeError> {
+    let (found, what) = match selector {
+        BlockSelector::Hash(hash) => (node.block_by_hash(&hash)?, hash.to_hex()),
         BlockSelector::Height(height) => {
-            ApiError::rejected(format!("no main-chain block at height {height}"))
+            (node.block_by_height(height)?, format!("at height {height}"))
         }
-    })
+    };
+    found.ok_or(NodeError::BlockNotFound { what })
 }
 
 /// `/get-work`.
-pub async fn get_work<B: ApiBackend>(
-    State(node): Node<B>,
+pub async fn get_work<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(NoArgs {}): Args<NoArgs>,
 ) -> ApiResult<GetWorkResponse> {
     let work = on_node(node, |n| n.get_work()).await?;
@@ -128,8 +127,8 @@ pub async fn get_work<B: ApiBackend>(
 }
 
 /// `/get-work-json`.
-pub async fn get_work_json<B: ApiBackend>(
-    State(node): Node<B>,
+pub async fn get_work_json<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(NoArgs {}): Args<NoArgs>,
 ) -> ApiResult<GetWorkJsonResponse> {
     let work = on_node(node, |n| n.get_work()).await?;
@@ -139,14 +138,17 @@ pub async fn get_work_json<B: ApiBackend>(
     }))
 }
 
-async fn submit_header<B: ApiBackend>(node: Arc<B>, header: BlockHeader) -> ApiResult<bool> {
+async fn submit_header<K: KvStore + 'static>(
+    node: Arc<Node<K>>,
+    header: BlockHeader,
+) -> ApiResult<bool> {
     on_node(node, move |n| n.submit_work(&header)).await?;
     Ok(Success(true))
 }
 
 /// `/submit-work`: `{"block_header": "<hex>"}`.
-pub async fn submit_work<B: ApiBackend>(
-    State(node): Node<B>,
+pub async fn submit_work<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(request): Args<SubmitWorkRequest>,
 ) -> ApiResult<bool> {
     let header = BlockHeader::from_hex(&request.block_header)
@@ -155,65 +157,71 @@ pub async fn submit_work<B: ApiBackend>(
 }
 
 /// `/submit-work-json`: `{"block_header": {…}}`.
-pub async fn submit_work_json<B: ApiBackend>(
-    State(node): Node<B>,
+pub async fn submit_work_json<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(request): Args<SubmitWorkJsonRequest>,
 ) -> ApiResult<bool> {
     let header = request.block_header.to_header()?;
     submit_header(node, header).await
 }
 
-/// `/submit-block`: `{"raw_block": "<hex>"}`.
-pub async fn submit_block<B: ApiBackend>(
-    State(node): Node<B>,
+/// `/submit-block`: `{"raw_block": "<hex>"}`; an orphan is refused with Bytom's "block
+/// submitted is orphan" (the node keeps it in its orphan pool all the same).
+pub async fn submit_block<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(request): Args<SubmitBlockRequest>,
 ) -> ApiResult<bool> {
     let block = Block::from_hex(&request.raw_block)
         .map_err(|e| ApiError::BadRequest(format!("raw_block: {e}")))?;
-    on_node(node, move |n| n.submit_block(block)).await?;
+    let outcome = on_node(node, move |n| n.submit_block(block)).await?;
+    if outcome.status == BlockStatus::Orphan {
+        return Err(NodeError::OrphanBlock.into());
+    }
     Ok(Success(true))
 }
 
 /// `/get-block-count`: the tip height.
-pub async fn get_block_count<B: ApiBackend>(
-    State(node): Node<B>,
+pub async fn get_block_count<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(NoArgs {}): Args<NoArgs>,
 ) -> ApiResult<BlockCountResponse> {
-    let tip = on_node(node, |n| Ok(n.tip())).await?;
+    let tip = on_node(node, |n| Ok::<_, ApiError>(n.tip())).await?;
     Ok(Success(BlockCountResponse {
         block_count: tip.height,
     }))
 }
 
 /// `/get-block-hash`: the tip hash.
-pub async fn get_block_hash<B: ApiBackend>(
-    State(node): Node<B>,
+pub async fn get_block_hash<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(NoArgs {}): Args<NoArgs>,
 ) -> ApiResult<BlockHashResponse> {
-    let tip = on_node(node, |n| Ok(n.tip())).await?;
+    let tip = on_node(node, |n| Ok::<_, ApiError>(n.tip())).await?;
     Ok(Success(BlockHashResponse {
         block_hash: tip.hash.to_hex(),
     }))
 }
 
 /// `/get-block`: `{block_height | block_hash}` (neither: genesis, as Bytom).
-pub async fn get_block<B: ApiBackend>(
-    State(node): Node<B>,
+pub async fn get_block<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(request): Args<BlockRequest>,
 ) -> ApiResult<BlockResponse> {
     let selector = request.selector(0)?;
     let (block, statuses) = on_node(node, move |n| {
         let block = find_block(n, selector)?;
-        let statuses = n.block_statuses(&block.hash())?.unwrap_or_default();
-        Ok((block, statuses))
+        let statuses = n
+            .with_chain(|chain| chain.store().statuses(&block.hash()))??
+            .unwrap_or_default();
+        Ok::<_, NodeError>((block, statuses))
     })
     .await?;
     Ok(Success(BlockResponse::new(&block, &statuses)?))
 }
 
 /// `/get-block-header`: `{block_height | block_hash}`.
-pub async fn get_block_header<B: ApiBackend>(
-    State(node): Node<B>,
+pub async fn get_block_header<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(request): Args<BlockRequest>,
 ) -> ApiResult<BlockHeaderResponse> {
     let selector = request.selector(0)?;
@@ -222,68 +230,46 @@ pub async fn get_block_header<B: ApiBackend>(
 }
 
 /// `/get-difficulty`: `{block_height | block_hash}`.
-pub async fn get_difficulty<B: ApiBackend>(
-    State(node): Node<B>,
+pub async fn get_difficulty<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(request): Args<BlockRequest>,
 ) -> ApiResult<DifficultyResponse> {
     let selector = request.selector(0)?;
-    let block = on_node(node, move |n| find_block(n, selector)).await?;
+    let difficulty = on_node(node, move |n| n.difficulty(Some(selector))).await?;
     Ok(Success(DifficultyResponse {
-        hash: block.hash().to_hex(),
-        height: block.header.height,
-        bits: block.header.bits,
-        difficulty: pow::calc_work(block.header.bits).to_string(),
+        hash: difficulty.hash.to_hex(),
+        height: difficulty.height,
+        bits: difficulty.bits,
+        difficulty: difficulty.difficulty.to_string(),
     }))
 }
 
 /// `/get-hash-rate`: `{block_height | block_hash}`; no height (or height 0) means the tip, as
 /// Bytom.
-pub async fn get_hash_rate<B: ApiBackend>(
-    State(node): Node<B>,
+pub async fn get_hash_rate<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(request): Args<BlockRequest>,
 ) -> ApiResult<HashRateResponse> {
-    let (block, parent) = on_node(node, move |n| {
+    let rate = on_node(node, move |n| {
         let tip = n.tip().height;
         let selector = match request.selector(tip)? {
             BlockSelector::Height(0) => BlockSelector::Height(tip),
             selector => selector,
         };
-        let block = find_block(n, selector)?;
-        let parent = n
-            .block_by_hash(&block.header.previous_block_hash)?
-            .ok_or_else(|| {
-                ApiError::rejected(format!(
-                    "block {} has no parent to measure its time from",
-                    block.hash()
-                ))
-            })?;
-        Ok((block, parent))
+        n.hash_rate(selector).map_err(ApiError::from)
     })
     .await?;
-    let seconds = block
-        .header
-        .timestamp
-        .checked_sub(parent.header.timestamp)
-        .filter(|s| *s > 0)
-        .ok_or_else(|| {
-            ApiError::rejected(format!(
-                "block {} is not later than its parent ({} ≤ {})",
-                block.hash(),
-                block.header.timestamp,
-                parent.header.timestamp
-            ))
-        })?;
-    let rate = pow::calc_work(block.header.bits) / BigUint::from(seconds);
     Ok(Success(HashRateResponse {
-        hash: block.hash().to_hex(),
-        height: block.header.height,
-        hash_rate: u64::try_from(rate).unwrap_or(u64::MAX),
+        hash: rate.hash.to_hex(),
+        height: rate.height,
+        // Saturates where Bytom's `big.Int.Uint64` would wrap.
+        hash_rate: u64::try_from(rate.hash_rate).unwrap_or(u64::MAX),
     }))
 }
 
 /// `/submit-transaction`: `{"raw_transaction": "<hex>"}`.
-pub async fn submit_transaction<B: ApiBackend>(
-    State(node): Node<B>,
+pub async fn submit_transaction<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(request): Args<SubmitTransactionRequest>,
 ) -> ApiResult<SubmitTransactionResponse> {
     let tx = Transaction::from_hex(&request.raw_transaction)
@@ -293,14 +279,14 @@ pub async fn submit_transaction<B: ApiBackend>(
 }
 
 /// `/list-unconfirmed-transactions`.
-pub async fn list_unconfirmed_transactions<B: ApiBackend>(
-    State(node): Node<B>,
+pub async fn list_unconfirmed_transactions<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(NoArgs {}): Args<NoArgs>,
 ) -> ApiResult<UnconfirmedTransactionsResponse> {
-    let ids = on_node(node, |n| Ok(n.unconfirmed_transaction_ids())).await?;
+    let transactions = on_node(node, |n| Ok::<_, ApiError>(n.mempool_transactions())).await?;
     Ok(Success(UnconfirmedTransactionsResponse {
-        total: ids.len() as u64,
-        tx_ids: ids.iter().map(|id| id.to_hex()).collect(),
+        total: transactions.len() as u64,
+        tx_ids: transactions.iter().map(|(id, _)| id.to_hex()).collect(),
     }))
 }
 
@@ -312,19 +298,23 @@ pub fn network_id(network: Network) -> &'static str {
     }
 }
 
-/// `/net-info`.
-pub async fn net_info<B: ApiBackend>(
-    State(node): Node<B>,
+/// `/net-info`. The node does not track the p2p listener or peers' heights yet: `listening`
+/// and `mining` are false, `highest_block` is the tip, `syncing` false.
+pub async fn net_info<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
     Args(NoArgs {}): Args<NoArgs>,
 ) -> ApiResult<NetInfoResponse> {
-    let (network, tip, net) = on_node(node, |n| Ok((n.network(), n.tip(), n.net_status()))).await?;
+    let (network, tip, counters) = on_node(node, |n| {
+        Ok::<_, ApiError>((n.network(), n.tip(), n.metrics().snapshot()))
+    })
+    .await?;
     Ok(Success(NetInfoResponse {
-        listening: net.listening,
-        syncing: net.best_peer_height > tip.height,
-        mining: net.mining,
-        peer_count: net.peer_count,
+        listening: false,
+        syncing: false,
+        mining: false,
+        peer_count: counters.peers,
         current_block: tip.height,
-        highest_block: tip.height.max(net.best_peer_height),
+        highest_block: tip.height,
         network_id: network_id(network).to_string(),
         version_info: VersionInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -335,8 +325,10 @@ pub async fn net_info<B: ApiBackend>(
 }
 
 /// `/metrics` (GET): Prometheus text.
-pub async fn metrics<B: ApiBackend>(State(node): Node<B>) -> Result<Response, ApiError> {
-    let snapshot = on_node(node, |n| Ok(n.metrics())).await?;
+pub async fn metrics<K: KvStore + 'static>(
+    State(node): SharedNode<K>,
+) -> Result<Response, ApiError> {
+    let snapshot = on_node(node, |n| Ok::<_, ApiError>(MetricsSnapshot::of(n))).await?;
     Ok((
         [(header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)],
         metrics::render(&snapshot),

@@ -2,6 +2,9 @@
 
 use std::fmt::Write;
 
+use crate::service::Node;
+use crate::store::KvStore;
+
 /// The content type of the exposition format.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -36,6 +39,46 @@ pub struct MetricsSnapshot {
     pub txs_rejected: u64,
     /// Time from a block's arrival to its relay to peers.
     pub relay_latency: LatencyHistogram,
+}
+
+impl MetricsSnapshot {
+    /// The node's metrics now: its counters, tip height and mempool size.
+    pub fn of<K: KvStore>(node: &Node<K>) -> Self {
+        let counters = node.metrics().snapshot();
+        MetricsSnapshot {
+            height: node.tip().height,
+            peers: counters.peers,
+            mempool_size: node.mempool_len() as u64,
+            blocks_accepted: counters.blocks_accepted,
+            blocks_rejected: counters.blocks_rejected,
+            txs_admitted: counters.txs_admitted,
+            txs_rejected: counters.txs_rejected,
+            relay_latency: LatencyHistogram::from_millis(
+                &counters.relay_latency,
+                counters.relay_latency_sum_ms,
+            ),
+        }
+    }
+}
+
+impl LatencyHistogram {
+    /// The histogram of per-bucket counts with upper bounds in milliseconds (`None`: the
+    /// unbounded last bucket), as the node's metrics keep them.
+    pub fn from_millis(buckets: &[(Option<u64>, u64)], sum_ms: u64) -> Self {
+        let mut cumulative = 0u64;
+        let mut bounded = Vec::with_capacity(buckets.len());
+        for (bound_ms, count) in buckets {
+            cumulative = cumulative.saturating_add(*count);
+            if let Some(bound_ms) = bound_ms {
+                bounded.push((*bound_ms as f64 / 1000.0, cumulative));
+            }
+        }
+        LatencyHistogram {
+            buckets: bounded,
+            sum_seconds: sum_ms as f64 / 1000.0,
+            count: cumulative,
+        }
+    }
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -125,6 +168,14 @@ pub fn render(snapshot: &MetricsSnapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_buckets_become_cumulative_seconds() {
+        let h = LatencyHistogram::from_millis(&[(Some(5), 2), (Some(250), 1), (None, 4)], 1500);
+        assert_eq!(h.buckets, vec![(0.005, 2), (0.25, 3)]);
+        assert_eq!(h.count, 7);
+        assert_eq!(h.sum_seconds, 1.5);
+    }
 
     #[test]
     fn renders_every_family_with_values() {

@@ -46,13 +46,11 @@
 //! | wrong method on a known path | 405 | `BTM002` | `Invalid request body` |
 //! | the node's store failed | 500 | `BTM000` | `Bytom API Error` |
 //!
-//! The node is reached through [`ApiBackend`], which [`crate::service::Node`] implements.
+//! Handlers call the shared [`Node`] (the service facade) from Tokio's blocking pool.
 
-mod backend;
 pub mod error;
 pub mod handlers;
 pub mod metrics;
-mod node_backend;
 pub mod types;
 
 use std::future::Future;
@@ -63,7 +61,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use backend::{ApiBackend, MiningWork, NetStatus};
+use crate::service::Node;
+use crate::store::KvStore;
+
 pub use error::{ApiError, ErrorInfo};
 pub use metrics::{LatencyHistogram, MetricsSnapshot};
 
@@ -71,27 +71,27 @@ pub use metrics::{LatencyHistogram, MetricsSnapshot};
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// The API's routes over `node`.
-pub fn router<B: ApiBackend>(node: Arc<B>) -> Router {
+pub fn router<K: KvStore + 'static>(node: Arc<Node<K>>) -> Router {
     use handlers as h;
     Router::new()
-        .route("/get-work", post(h::get_work::<B>))
-        .route("/get-work-json", post(h::get_work_json::<B>))
-        .route("/submit-work", post(h::submit_work::<B>))
-        .route("/submit-work-json", post(h::submit_work_json::<B>))
-        .route("/submit-block", post(h::submit_block::<B>))
-        .route("/get-block-count", post(h::get_block_count::<B>))
-        .route("/get-block-hash", post(h::get_block_hash::<B>))
-        .route("/get-block", post(h::get_block::<B>))
-        .route("/get-block-header", post(h::get_block_header::<B>))
-        .route("/get-difficulty", post(h::get_difficulty::<B>))
-        .route("/get-hash-rate", post(h::get_hash_rate::<B>))
-        .route("/submit-transaction", post(h::submit_transaction::<B>))
+        .route("/get-work", post(h::get_work::<K>))
+        .route("/get-work-json", post(h::get_work_json::<K>))
+        .route("/submit-work", post(h::submit_work::<K>))
+        .route("/submit-work-json", post(h::submit_work_json::<K>))
+        .route("/submit-block", post(h::submit_block::<K>))
+        .route("/get-block-count", post(h::get_block_count::<K>))
+        .route("/get-block-hash", post(h::get_block_hash::<K>))
+        .route("/get-block", post(h::get_block::<K>))
+        .route("/get-block-header", post(h::get_block_header::<K>))
+        .route("/get-difficulty", post(h::get_difficulty::<K>))
+        .route("/get-hash-rate", post(h::get_hash_rate::<K>))
+        .route("/submit-transaction", post(h::submit_transaction::<K>))
         .route(
             "/list-unconfirmed-transactions",
-            post(h::list_unconfirmed_transactions::<B>),
+            post(h::list_unconfirmed_transactions::<K>),
         )
-        .route("/net-info", post(h::net_info::<B>))
-        .route("/metrics", get(h::metrics::<B>))
+        .route("/net-info", post(h::net_info::<K>))
+        .route("/metrics", get(h::metrics::<K>))
         .fallback(h::unknown_endpoint)
         .method_not_allowed_fallback(h::wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -103,8 +103,8 @@ pub fn router<B: ApiBackend>(node: Arc<B>) -> Router {
 ///
 /// # Errors
 /// The listener's I/O error.
-pub async fn serve<B: ApiBackend>(
-    node: Arc<B>,
+pub async fn serve<K: KvStore + 'static>(
+    node: Arc<Node<K>>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {

@@ -7,6 +7,7 @@ use bystack_kernels::hex;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use crate::service::BlockSelector;
 
 /// The `success` envelope: `{"status": "success", "data": …}`.
 #[derive(Debug, Clone, Serialize)]
@@ -57,15 +58,6 @@ pub struct BlockRequest {
     /// Block hash (64 hex).
     #[serde(default)]
     pub block_hash: Option<String>,
-}
-
-/// A block that an endpoint asks for: by hash (any branch) or main-chain height.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlockSelector {
-    /// By hash.
-    Hash(Hash),
-    /// By main-chain height.
-    Height(u64),
 }
 
 impl BlockRequest {
