@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use bystack_engine::consensus::Network;
-use bystack_engine::devnet::{Adversity, ChainGenerator, Injection};
+use bystack_engine::devnet::{Adversity, Injection};
 use bystack_engine::genesis::genesis_block;
 use bystack_engine::pow::{calc_work, Target};
 use bystack_engine::validation::{PowCheck, SkipPow, TensorityPow};
@@ -233,12 +233,13 @@ fn memory_node(
     Node::new(chain, NodeConfig::new(Network::Devnet))
 }
 
-/// A devnet chain of `n` generated blocks (proof of work skipped), and the generator.
-fn devnet_chain(seed: u64, txs: usize, n: usize) -> (ChainGenerator, Block, Vec<Block>) {
+/// The devnet genesis and `n` generated blocks on it with `txs` ordinary transactions each
+/// (once coinbases mature); proof of work not mined.
+fn devnet_chain(seed: u64, txs: usize, n: usize) -> (Block, Vec<Block>) {
     let mut generator = generator(seed, txs, Adversity::none());
     let genesis = generator.genesis().clone();
     let blocks = blocks(&mut generator, n);
-    (generator, genesis, blocks)
+    (genesis, blocks)
 }
 
 fn hex_of(hash: &Hash) -> Value {
@@ -342,14 +343,19 @@ async fn cpu_solved_work_is_accepted_and_stale_work_is_refused() {
     let work = server.ok("/get-work", "{}").await;
     let mut header = BlockHeader::from_hex(work["block_header"].as_str().unwrap()).unwrap();
     let seed = Hash::from_hex(work["seed"].as_str().unwrap()).unwrap();
-    let prepared = open_backend("cpu", 1)
-        .unwrap()
-        .prepare(seed.as_bytes())
-        .unwrap();
-    let target = Target::from_bits(header.bits);
-    while target.is_met_by(&prepared.hash(&header.hash().0).unwrap()) {
-        header.nonce += 1;
-    }
+    let header = tokio::task::spawn_blocking(move || {
+        let prepared = open_backend("cpu", 1)
+            .unwrap()
+            .prepare(seed.as_bytes())
+            .unwrap();
+        let target = Target::from_bits(header.bits);
+        while target.is_met_by(&prepared.hash(&header.hash().0).unwrap()) {
+            header.nonce += 1;
+        }
+        header
+    })
+    .await
+    .unwrap();
     let body = json!({ "block_header": header.to_hex().unwrap() }).to_string();
     let detail = server.refused("/submit-work", &body).await;
     assert!(detail.contains("proof of work"), "{detail}");
@@ -498,7 +504,7 @@ async fn block_queries_describe_the_main_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submitted_blocks_extend_the_chain_and_orphans_and_invalid_blocks_are_refused() {
-    let (_, genesis, blocks) = devnet_chain(21, 2, 6);
+    let (genesis, blocks) = devnet_chain(21, 2, 6);
     let node = memory_node(&genesis, &blocks[..3], Arc::new(SkipPow));
     let server = Server::start(node).await;
     let raw = |b: &Block| json!({ "raw_block": b.to_hex().unwrap() }).to_string();
@@ -550,7 +556,7 @@ async fn submitted_blocks_extend_the_chain_and_orphans_and_invalid_blocks_are_re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submitted_transactions_are_listed_unconfirmed() {
-    let (_, genesis, blocks) = devnet_chain(5, 3, TALL);
+    let (genesis, blocks) = devnet_chain(5, 3, TALL);
     let node = memory_node(&genesis, &blocks[..TALL - 1], Arc::new(SkipPow));
     let server = Server::start(node).await;
     assert_eq!(
@@ -594,7 +600,7 @@ async fn submitted_transactions_are_listed_unconfirmed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_clients_are_all_answered() {
-    let (_, genesis, blocks) = devnet_chain(4, 1, 8);
+    let (genesis, blocks) = devnet_chain(4, 1, 8);
     let node = memory_node(&genesis, &blocks, Arc::new(SkipPow));
     let server = Server::start(node).await;
     let replies = futures::future::join_all((0..32u64).map(|i| {
@@ -619,7 +625,7 @@ async fn concurrent_clients_are_all_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_info_reports_the_node() {
-    let (_, genesis, blocks) = devnet_chain(3, 1, 2);
+    let (genesis, blocks) = devnet_chain(3, 1, 2);
     let node = memory_node(&genesis, &blocks, Arc::new(SkipPow));
     node.metrics().set_peers(3);
     let server = Server::start(node).await;
@@ -638,7 +644,7 @@ async fn net_info_reports_the_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_bodies_get_fail_envelopes() {
-    let (_, genesis, blocks) = devnet_chain(9, 1, 3);
+    let (genesis, blocks) = devnet_chain(9, 1, 3);
     let node = memory_node(&genesis, &blocks, Arc::new(SkipPow));
     let server = Server::start(node).await;
 
@@ -763,7 +769,7 @@ async fn malformed_bodies_get_fail_envelopes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_cap_are_refused_with_an_envelope() {
-    let (_, genesis, blocks) = devnet_chain(2, 1, 1);
+    let (genesis, blocks) = devnet_chain(2, 1, 1);
     let node = memory_node(&genesis, &blocks, Arc::new(SkipPow));
     let server = Server::start(node).await;
 

@@ -31,7 +31,9 @@
 //! `hash_rate = CalcWork(bits) / (timestamp − parent timestamp)`. Inputs in get-block have
 //! `type` `spend`, `issue`, `coinbase` (or `opaque`), outputs `control` or `retire`.
 //! net-info's `network_id` is Bytom's chain name (`mainnet`, `wisdom` for testnet,
-//! `solonet`), or `devnet`.
+//! `solonet`), or `devnet`; `peer_count` is the node's peers gauge. The node does not yet
+//! know whether its p2p layer listens, nor its peers' heights, and has no built-in miner:
+//! `listening`, `syncing` and `mining` are false and `highest_block` is the tip.
 //!
 //! Errors (`api/errors.go`): the code and message come from a fixed table, the detail is the
 //! error's own text.
@@ -40,7 +42,7 @@
 //! |---|---|---|---|
 //! | invalid JSON, a field of the wrong type or missing, bad hex, bytes that do not decode | 400 | `BTM002` | `Invalid request body` |
 //! | body over [`MAX_BODY_BYTES`] | 413 | `BTM002` | `Invalid request body` |
-//! | transaction validation (mempool) | 200 | `BTM730`–`BTM748` | e.g. `Unbalanced asset amount between input and output` (see [`error::tx_error_info`]) |
+//! | transaction validation (mempool) | 200 | `BTM730`–`BTM748`, VM failures `BTM760`–`BTM775` | e.g. `Unbalanced asset amount between input and output`, `False result for executing VM` (see [`error::tx_error_info`]) |
 //! | anything else the node refuses: unknown block, stale work (`pending mining block has been changed`), orphan (`block submitted is orphan` / `submit result is orphan`), an invalid block | 200 | `BTM000` | `Bytom API Error` |
 //! | unknown path | 404 | `BTM000` | `Bytom API Error` |
 //! | wrong method on a known path | 405 | `BTM002` | `Invalid request body` |
