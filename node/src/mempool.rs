@@ -32,6 +32,8 @@ use bystack_engine::entries::{EntryType, InputEntry};
 use bystack_engine::validation::{validate_tx, BlockContext, TxError, UtxoError, UtxoStore};
 use bystack_engine::{Block, Hash, Transaction, TxInput, BTM_ASSET_ID};
 
+use crate::template::{Candidate, TxFacts};
+
 /// Pool limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MempoolConfig {
@@ -271,6 +273,8 @@ struct Entry {
     rate: FeeRate,
     size: u64,
     status_fail: bool,
+    /// The height it was validated for.
+    height: u64,
     /// Arrival order.
     seq: u64,
     consumed: Vec<Hash>,
@@ -394,7 +398,10 @@ impl Mempool {
 
     /// Every pooled transaction in block order: repeatedly the best fee per gas (earliest
     /// arrival on a tie) among those whose pooled parents are already listed.
-    pub fn block_candidates(&self) -> Vec<Arc<Transaction>> {
+    ///
+    /// Each comes with the facts of its admission, so that a template for the same height
+    /// does not validate it again.
+    pub fn block_candidates(&self) -> Vec<Candidate> {
         let mut waiting: HashMap<Hash, usize> = HashMap::new();
         let mut ready = BinaryHeap::new();
         for (id, entry) in &self.entries {
@@ -407,7 +414,15 @@ impl Mempool {
         let mut out = Vec::with_capacity(self.entries.len());
         while let Some((_, _, id)) = ready.pop() {
             let entry = &self.entries[&id];
-            out.push(entry.tx.clone());
+            out.push(Candidate {
+                tx: entry.tx.clone(),
+                facts: Some(TxFacts {
+                    height: entry.height,
+                    fee: entry.rate.fee,
+                    gas: entry.rate.gas,
+                    status_fail: entry.status_fail,
+                }),
+            });
             for child in &entry.children {
                 if let Some(left) = waiting.get_mut(child) {
                     *left -= 1;
@@ -444,7 +459,7 @@ impl Mempool {
             id,
             rate,
             status_fail,
-            ..
+            height,
         } = checked;
         if self.entries.contains_key(&id) {
             return Err(MempoolError::AlreadyInPool { id });
@@ -497,6 +512,7 @@ impl Mempool {
                 rate,
                 size,
                 status_fail,
+                height,
                 seq: self.next_seq,
                 consumed,
                 created,
@@ -763,5 +779,22 @@ fn check_chain_output(
             })
         }
         Some(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fee_rates_compare_exactly_without_overflow() {
+        let rate = |fee, gas| FeeRate { fee, gas };
+        assert!(rate(3, 2) > rate(1, 1));
+        assert!(rate(1, 3) < rate(1, 2));
+        assert_eq!(rate(2, 4).cmp(&rate(1, 2)), Ordering::Equal);
+        assert!(rate(u64::MAX, 1) > rate(u64::MAX - 1, 1));
+        assert!(rate(u64::MAX, u64::MAX) < rate(2, 1));
+        // Zero gas never divides: it counts as one.
+        assert_eq!(rate(5, 0).cmp(&rate(5, 1)), Ordering::Equal);
     }
 }

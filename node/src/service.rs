@@ -18,7 +18,8 @@
 //!   [`Node::block_by_height`], [`Node::block_by_hash`], [`Node::header_by_hash`],
 //!   [`Node::header_by_height`], [`Node::main_headers`], [`Node::main_blocks`],
 //!   [`Node::has_block`], [`Node::block_locator`], [`Node::utxo_digest`],
-//!   [`Node::difficulty`] (`get-difficulty`), [`Node::hash_rate`] (`get-hash-rate`).
+//!   [`Node::difficulty`] (`get-difficulty`), [`Node::hash_rate`] (`get-hash-rate`), and
+//!   [`Node::with_chain`] for anything else (under the chain lock).
 //! * Blocks: [`Node::submit_block`] (relay, `submit-block`: the sequential path; an orphan
 //!   comes back as `Ok` with [`BlockStatus::Orphan`] so that sync can fetch its parents, and
 //!   the HTTP API answers it with [`NodeError::OrphanBlock`]'s text "block submitted is
@@ -26,15 +27,16 @@
 //! * Transactions: [`Node::submit_transaction`], [`Node::mempool_transactions`],
 //!   [`Node::mempool_len`], [`Node::mempool_contains`].
 //! * Mining (spec protocols.md §A.1–A.6): [`Node::get_work`] returns the cached template's
-//!   header with the timestamp refreshed to now, and its seed; the template is rebuilt when
+//!   header with the timestamp refreshed to now (the chain's clock, never below the median
+//!   time past + 1, so that the block stays valid), and its seed; the template is rebuilt when
 //!   the tip, the pool or the mining settings changed. [`Node::submit_work`] takes a solved
 //!   header: its previous hash must be the template's, else [`NodeError::StaleWork`]
 //!   ("pending mining block has been changed"); only its nonce and timestamp are copied into
 //!   the node's own template block, which then goes through [`Node::submit_block`]'s path
 //!   ([`NodeError::OrphanWork`], "submit result is orphan", if it somehow is one). Templates
 //!   of the same parent built before a pool change stay valid for submission (the header's
-//!   commitment picks the template), so work in flight is not lost when a transaction
-//!   arrives. [`Node::block_template`] gives the whole template (stratum, tests).
+//!   commitment picks the template; a commitment no template has is stale work too), so work
+//!   in flight is not lost when a transaction arrives. [`Node::block_template`] gives the whole template (stratum, tests).
 //! * Mining settings: [`Node::mining_program`] / [`Node::set_mining_program`] (the coinbase
 //!   control program; default [`DEFAULT_COINBASE_PROGRAM`], `OP_TRUE`),
 //!   [`Node::coinbase_arbitrary`] / [`Node::set_coinbase_arbitrary`].
@@ -46,12 +48,12 @@
 //! * Metrics: [`Node::metrics`], atomics; the p2p layer sets [`Metrics::set_peers`] and feeds
 //!   [`Metrics::observe_relay_latency`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bystack_engine::consensus::Network;
+use bystack_engine::consensus::{Network, MAX_BLOCK_GAS};
 use bystack_engine::pow::calc_work;
 use bystack_engine::{Block, BlockHeader, Hash, Transaction};
 use num_bigint::BigUint;
@@ -662,7 +664,7 @@ impl<K: KvStore> Node<K> {
             &self.metrics.blocks_rejected,
             outcome.orphans_rejected.len() as u64,
         );
-        self.follow_tip(chain, &outcome.detached, &outcome.attached)?;
+        self.follow_tip(chain, &outcome.detached, &outcome.attached, &[])?;
         Ok(outcome)
     }
 
@@ -679,28 +681,34 @@ impl<K: KvStore> Node<K> {
         if report.rejected.is_some() {
             Metrics::add(&self.metrics.blocks_rejected, 1);
         }
-        self.follow_tip(&mut chain, &report.detached, &report.attached)?;
+        self.follow_tip(&mut chain, &report.detached, &report.attached, &blocks)?;
         Ok(report)
     }
 
     /// After a chain change: the mempool drops what the new blocks mined or conflict with
-    /// (or is rebuilt after a reorganisation), then the events.
+    /// (or is rebuilt after a reorganisation), then the events. Blocks are read from the
+    /// database unless `known` (the blocks just submitted) holds them.
     fn follow_tip(
         &self,
         chain: &mut Chain<K>,
         detached: &[Hash],
         attached: &[Hash],
+        known: &[Block],
     ) -> NodeResult<PoolUpdate> {
         let mut update = PoolUpdate::default();
         if attached.is_empty() && detached.is_empty() {
             return Ok(update);
         }
+        let known: HashMap<Hash, &Block> = known.iter().map(|b| (b.hash(), b)).collect();
         let load = |hash: &Hash| -> NodeResult<(Block, Vec<bool>)> {
             let missing = |what| StoreError::Missing {
                 what,
                 key: hash.to_hex(),
             };
-            let block = chain.store().block(hash)?.ok_or_else(|| missing("block"))?;
+            let block = match known.get(hash) {
+                Some(block) => Block::clone(block),
+                None => chain.store().block(hash)?.ok_or_else(|| missing("block"))?,
+            };
             let statuses = chain
                 .store()
                 .statuses(hash)?
@@ -808,8 +816,16 @@ impl<K: KvStore> Node<K> {
     /// Sets the coinbase control program (the next template pays it).
     ///
     /// # Errors
-    /// [`NodeError::Poisoned`].
+    /// [`NodeError::Template`] with [`TemplateError::BadProgram`] for a program a coinbase may
+    /// not pay to (nothing changes), [`NodeError::Poisoned`].
     pub fn set_mining_program(&self, program: Vec<u8>) -> NodeResult<()> {
+        if !crate::address::is_standard_program(&program) {
+            return Err(TemplateError::BadProgram {
+                program: bystack_kernels::hex::encode(&program),
+                reason: "not P2WPKH, P2WSH, TRUE or FAIL".to_string(),
+            }
+            .into());
+        }
         let mut mining = lock(&self.mining, "mining settings")?;
         mining.program = program;
         mining.version += 1;
@@ -866,6 +882,7 @@ impl<K: KvStore> Node<K> {
             timestamp: chain.now(),
             program: &settings.program,
             arbitrary: &settings.arbitrary,
+            max_gas: MAX_BLOCK_GAS,
         };
         let template = build_template(&spec, &pool.block_candidates(), chain.store())?;
         let fresh = CachedTemplate {
@@ -943,5 +960,70 @@ impl<K: KvStore> Node<K> {
             return Err(NodeError::OrphanWork);
         }
         Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::ChainConfig;
+    use crate::store::{MemoryKv, Store};
+    use bystack_engine::devnet::{ChainGenerator, GeneratorConfig};
+    use bystack_engine::validation::SkipPow;
+
+    fn send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn nodes_can_be_shared_across_threads() {
+        send_sync::<Node<MemoryKv>>();
+        send_sync::<NodeEvent>();
+    }
+
+    /// The intended async use: calls through `spawn_blocking`, events received with `await`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn async_callers_submit_through_spawn_blocking_and_await_events() {
+        let mut generator = ChainGenerator::new(GeneratorConfig {
+            seed: 4,
+            txs_per_block: 0,
+            ..GeneratorConfig::default()
+        });
+        let genesis = generator.genesis().clone();
+        let blocks: Vec<Block> = generator.generate(5).into_iter().map(|g| g.block).collect();
+        let chain = Chain::open(
+            Store::in_memory(),
+            &genesis,
+            Arc::new(SkipPow),
+            ChainConfig::with_fixed_clock(4_000_000_000),
+        )
+        .unwrap();
+        let node = Node::new(chain, NodeConfig::new(Network::Devnet));
+        let mut events = node.subscribe();
+        let submitter = node.clone();
+        let window = blocks.clone();
+        let report = tokio::task::spawn_blocking(move || submitter.submit_window(window))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.accepted, 5);
+        for block in &blocks {
+            match events.recv().await.unwrap() {
+                NodeEvent::BlockConnected { hash, .. } => assert_eq!(hash, block.hash()),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        match events.recv().await.unwrap() {
+            NodeEvent::TipChanged { tip } => assert_eq!(tip.hash, blocks[4].hash()),
+            other => panic!("unexpected {other:?}"),
+        }
+        let miner = node.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let work = miner.get_work()?;
+            miner.submit_work(&work.header)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(outcome.tip.height, 6);
+        assert_eq!(node.tip(), outcome.tip);
     }
 }

@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::Arc;
 
-use bystack_engine::consensus::Network;
+use bystack_engine::consensus::{Network, MAX_BLOCK_GAS};
 use bystack_engine::devnet::{Adversity, Utxo, Wallet, Witness};
 use bystack_engine::tx::{CoinbaseInput, SpendInput};
 use bystack_engine::validation::TxError;
@@ -18,7 +18,7 @@ use bystack_node::chain::BlockStatus;
 use bystack_node::mempool::{MempoolConfig, MempoolError};
 use bystack_node::service::{Node, NodeConfig, NodeError, NodeEvent};
 use bystack_node::store::RocksKv;
-use bystack_node::template::{build_template, TemplateSpec, DEFAULT_COINBASE_PROGRAM};
+use bystack_node::template::{build_template, Candidate, TemplateSpec, DEFAULT_COINBASE_PROGRAM};
 use tokio::sync::broadcast::error::TryRecvError;
 
 /// Chain length before the tests start: the first coinbases are mature.
@@ -149,8 +149,12 @@ fn block_on(node: &Node<RocksKv>, parent: &Hash, txs: &[Transaction], tag: &[u8]
             timestamp: chain.now(),
             program: &DEFAULT_COINBASE_PROGRAM,
             arbitrary: tag,
+            max_gas: MAX_BLOCK_GAS,
         };
-        let candidates: Vec<Arc<Transaction>> = txs.iter().cloned().map(Arc::new).collect();
+        let candidates: Vec<Candidate> = txs
+            .iter()
+            .map(|tx| Candidate::new(Arc::new(tx.clone())))
+            .collect();
         let template = build_template(&spec, &candidates, chain.store()).unwrap();
         assert_eq!(template.block.transactions.len(), txs.len() + 1, "all fit");
         template.block
@@ -466,4 +470,124 @@ fn a_reorg_gives_back_the_detached_transactions_that_are_still_valid() {
     assert!(position(b.id()) < position(b_child.id()));
     mine(&s.node);
     assert_eq!(s.node.mempool_len(), 0);
+}
+
+#[test]
+fn a_status_fail_transaction_is_pooled_mined_and_only_its_btm_output_can_be_spent() {
+    let s = setup(MempoolConfig::default());
+    let coin = &s.coins(1)[0];
+    let (issuance, asset) = s.wallet.issuance_input(0, 1_000, b"pool");
+    let data = TxData {
+        version: 1,
+        time_range: 0,
+        inputs: vec![coin.spend_input(), issuance],
+        outputs: vec![
+            TxOutput::new(
+                BTM_ASSET_ID,
+                coin.amount - BASE_FEE,
+                s.wallet.p2wpkh_program(1),
+            ),
+            TxOutput::new(asset, 1_000, s.wallet.p2wpkh_program(2)),
+        ],
+    };
+    // The issuance signature is bad: the VM fails after the gas became valid.
+    let failing = s.wallet.sign(data, &[Witness::Sign, Witness::BadSignature]);
+    s.node.submit_transaction(failing.clone()).unwrap();
+    let (input, _) = spend_output(&failing, 1);
+    let asset_spend = s.wallet.sign(
+        TxData {
+            version: 1,
+            time_range: 0,
+            inputs: vec![input, spend_output(&failing, 0).0],
+            outputs: vec![
+                TxOutput::new(asset, 1_000, s.wallet.p2wpkh_program(3)),
+                TxOutput::new(
+                    BTM_ASSET_ID,
+                    failing.data.outputs[0].amount - BASE_FEE,
+                    s.wallet.p2wpkh_program(3),
+                ),
+            ],
+        },
+        &[],
+    );
+    assert!(matches!(
+        mempool_error(s.node.submit_transaction(asset_spend)),
+        MempoolError::MissingInput { .. }
+    ));
+    let (input, amount) = spend_output(&failing, 0);
+    let btm_spend = pay(&s.wallet, input, amount, BASE_FEE, 3);
+    s.node.submit_transaction(btm_spend.clone()).unwrap();
+
+    let template = s.node.block_template().unwrap();
+    assert_eq!(template.status_fail, [false, true, false]);
+    let block = mine(&s.node);
+    assert_eq!(
+        block
+            .transactions
+            .iter()
+            .map(Transaction::id)
+            .collect::<Vec<_>>()[1..],
+        [failing.id(), btm_spend.id()]
+    );
+    assert_eq!(s.node.mempool_len(), 0);
+}
+
+#[test]
+fn work_on_a_template_rebuilt_for_new_transactions_is_still_accepted() {
+    let s = setup(MempoolConfig::default());
+    let coins = s.coins(2);
+    let early = coin_tx(&s.wallet, &coins[0], BASE_FEE);
+    s.node.submit_transaction(early.clone()).unwrap();
+    let old_work = s.node.get_work().unwrap();
+    let late = coin_tx(&s.wallet, &coins[1], BASE_FEE);
+    s.node.submit_transaction(late.clone()).unwrap();
+    let new_work = s.node.get_work().unwrap();
+    assert_ne!(
+        old_work.header.transactions_merkle_root,
+        new_work.header.transactions_merkle_root
+    );
+    // The miner was still on the old template: its block holds only `early`.
+    let outcome = s.node.submit_work(&old_work.header).unwrap();
+    assert_eq!(outcome.status, BlockStatus::MainChain);
+    let block = s.node.block_by_hash(&outcome.tip.hash).unwrap().unwrap();
+    assert_eq!(
+        block
+            .transactions
+            .iter()
+            .map(Transaction::id)
+            .collect::<Vec<_>>()[1..],
+        [early.id()]
+    );
+    assert!(s.node.mempool_contains(&late.id()));
+    // The newer template's parent is gone now.
+    assert_eq!(
+        s.node.submit_work(&new_work.header),
+        Err(NodeError::StaleWork)
+    );
+}
+
+#[test]
+fn mining_settings_change_the_next_template_and_refuse_non_standard_programs() {
+    let s = setup(MempoolConfig::default());
+    let before = s.node.block_template().unwrap();
+    assert_eq!(
+        before.block.transactions[0].data.outputs[0].control_program,
+        DEFAULT_COINBASE_PROGRAM
+    );
+    let program = s.wallet.p2wpkh_program(4);
+    s.node.set_mining_program(program.clone()).unwrap();
+    s.node.set_coinbase_arbitrary(b"pool-7".to_vec()).unwrap();
+    assert!(matches!(
+        s.node.set_mining_program(vec![0x52]),
+        Err(NodeError::Template(_))
+    ));
+    assert_eq!(s.node.mining_program(), program);
+    assert_eq!(s.node.coinbase_arbitrary(), b"pool-7");
+    let block = mine(&s.node);
+    let coinbase = &block.transactions[0];
+    assert_eq!(coinbase.data.outputs[0].control_program, program);
+    match &coinbase.data.inputs[0] {
+        TxInput::Coinbase(c) => assert!(c.arbitrary.ends_with(b"pool-7")),
+        other => panic!("not a coinbase: {other:?}"),
+    }
 }

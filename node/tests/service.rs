@@ -342,3 +342,109 @@ fn chain_queries_windows_orphans_events_and_metrics() {
     assert_eq!(m.relay_latency_sum_ms, 60_007);
     assert!(serde_json::to_string(&m).unwrap().contains("\"peers\":3"));
 }
+
+/// Transactions arrive while a miner polls `get-work` and submits, and readers query: every
+/// submission succeeds (work on a template rebuilt for new transactions is still accepted),
+/// the events follow the chain block by block, every transaction ends up mined, and a node
+/// that only replays the resulting chain holds the same UTXO set.
+#[test]
+fn concurrent_transactions_mining_and_queries_stay_consistent() {
+    const TXS: usize = 40;
+    let mut generator = common::generator(9, 0, Adversity::none());
+    let genesis = generator.genesis().clone();
+    let prefix = common::blocks(&mut generator, 150);
+    let wallet = generator.wallet().clone();
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::new(
+        common::open_chain(dir.path(), &genesis),
+        NodeConfig::new(Network::Devnet),
+    );
+    node.submit_window(prefix).unwrap();
+    let txs: Vec<bystack_engine::Transaction> = wallet
+        .spendable(151)
+        .into_iter()
+        .take(TXS)
+        .map(|coin| {
+            let data = bystack_engine::TxData {
+                version: 1,
+                time_range: 0,
+                inputs: vec![coin.spend_input()],
+                outputs: vec![bystack_engine::TxOutput::new(
+                    bystack_engine::BTM_ASSET_ID,
+                    coin.amount - 2_000_000,
+                    wallet.p2wpkh_program(1),
+                )],
+            };
+            wallet.sign(data, &[])
+        })
+        .collect();
+    assert_eq!(txs.len(), TXS);
+    let mut events = node.subscribe();
+    let done = AtomicBool::new(false);
+
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for tx in &txs {
+                node.submit_transaction(tx.clone()).unwrap();
+            }
+        });
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                let tip = node.tip();
+                let headers = node.main_headers(tip.height.saturating_sub(3), 4).unwrap();
+                assert!(!headers.is_empty());
+                let template = node.block_template().unwrap();
+                assert!(template.block.header.height > tip.height);
+                node.mempool_len();
+            }
+        });
+        scope.spawn(|| {
+            for _ in 0..12 {
+                let work = node.get_work().unwrap();
+                std::thread::sleep(Duration::from_millis(5));
+                let outcome = node.submit_work(&work.header).unwrap();
+                assert_eq!(outcome.status, BlockStatus::MainChain);
+            }
+            // Whatever is left.
+            while node.mempool_len() > 0 {
+                let work = node.get_work().unwrap();
+                node.submit_work(&work.header).unwrap();
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+    });
+
+    let tip = node.tip();
+    let mut height = 150;
+    loop {
+        match events.try_recv() {
+            Ok(NodeEvent::BlockConnected { height: h, .. }) => {
+                height += 1;
+                assert_eq!(h, height);
+            }
+            Ok(NodeEvent::TipChanged { tip: t }) => assert_eq!(t.height, height),
+            Ok(NodeEvent::TxAdmitted { .. }) => {}
+            Err(_) => break,
+        }
+    }
+    assert_eq!(height, tip.height);
+    let mined: std::collections::HashSet<Hash> = node
+        .main_blocks(151, usize::MAX)
+        .unwrap()
+        .iter()
+        .flat_map(|b| b.transactions.iter().map(bystack_engine::Transaction::id))
+        .collect();
+    assert!(txs.iter().all(|tx| mined.contains(&tx.id())));
+
+    let replay_dir = tempfile::tempdir().unwrap();
+    let replay = Node::new(
+        common::open_chain(replay_dir.path(), &genesis),
+        NodeConfig::new(Network::Devnet),
+    );
+    let report = replay
+        .submit_window(node.main_blocks(1, usize::MAX).unwrap())
+        .unwrap();
+    assert_eq!(report.rejected, None);
+    assert_eq!(replay.tip(), tip);
+    assert_eq!(replay.utxo_digest().unwrap(), node.utxo_digest().unwrap());
+}
