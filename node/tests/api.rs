@@ -2,15 +2,13 @@
 //! `TcpStream`): mining through get-work / submit-work with the CPU Tensority backend, stale
 //! work, every endpoint's success and its malformed bodies, the body cap and `/metrics`.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bystack_engine::consensus::Network;
-use bystack_engine::devnet::{Adversity, Injection};
+use bystack_engine::devnet::{Adversity, ChainGenerator, GeneratorConfig, Injection};
 use bystack_engine::genesis::genesis_block;
 use bystack_engine::pow::{calc_work, Target};
 use bystack_engine::validation::{PowCheck, SkipPow, TensorityPow};
@@ -26,8 +24,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-
-use common::*;
 
 /// A reply as the client saw it on the wire.
 #[derive(Debug)]
@@ -248,6 +244,18 @@ impl Drop for Server {
 /// outputs 100 blocks deep.
 const TALL: usize = 106;
 
+/// The validation clock of every node here: far past any generated timestamp.
+const NOW: u64 = 4_000_000_000;
+
+/// A generator of devnet blocks with `txs` ordinary transactions each and `adversity`.
+fn generator(seed: u64, txs: usize, adversity: Adversity) -> ChainGenerator {
+    ChainGenerator::new(GeneratorConfig {
+        seed,
+        txs_per_block: txs,
+        adversity,
+    })
+}
+
 /// A node on an in-memory store over `genesis` and `blocks` (connected before it starts),
 /// with the validation clock at [`NOW`].
 fn memory_node(
@@ -274,7 +282,7 @@ fn memory_node(
 fn devnet_chain(seed: u64, txs: usize, n: usize) -> (Block, Vec<Block>) {
     let mut generator = generator(seed, txs, Adversity::none());
     let genesis = generator.genesis().clone();
-    let blocks = blocks(&mut generator, n);
+    let blocks = generator.generate(n).into_iter().map(|g| g.block).collect();
     (genesis, blocks)
 }
 
