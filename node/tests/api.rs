@@ -701,8 +701,28 @@ async fn malformed_bodies_get_fail_envelopes() {
         "/net-info",
     ];
     for path in no_args {
-        for body in ["{", "\"text\"", "nul", "{\"a\":}"] {
+        for body in ["\"text\"", "[1]", "42"] {
             server.bad_request(path, body).await;
+        }
+    }
+    // Invalid JSON, everywhere.
+    let with_args = [
+        "/submit-work",
+        "/submit-work-json",
+        "/submit-block",
+        "/get-block",
+        "/get-block-header",
+        "/get-difficulty",
+        "/get-hash-rate",
+        "/submit-transaction",
+    ];
+    for path in no_args.iter().chain(&with_args) {
+        for body in ["{", "nul", "{\"a\":}", "{\"block_height\": 1,}", "\u{0}"] {
+            let json = server.bad_request(path, body).await;
+            assert!(
+                json["error_detail"].as_str().unwrap().contains("line 1"),
+                "{path} {body:?}: serde's position in {json}"
+            );
         }
     }
 
