@@ -93,10 +93,9 @@ where
     E: Into<ApiError>,
     F: FnOnce(&Node<K>) -> Result<T, E> + Send + 'static,
 {
-    let result = tokio::task::spawn_blocking(move || call(&node).map_err(Into::into))
+    tokio::task::spawn_blocking(move || call(&node).map_err(Into::<ApiError>::into))
         .await
-        .map_err(|e| ApiError::Internal(format!("node task did not finish: {e}")))?;
-    result
+        .map_err(|e| ApiError::Internal(format!("node task did not finish: {e}")))?
 }
 
 /// The block `selector` names, or [`NodeError::BlockNotFound`].

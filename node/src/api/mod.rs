@@ -24,7 +24,9 @@
 //! | `net-info` | – | `{listening, syncing, mining, peer_count, current_block, highest_block, network_id, version_info: {version, update, new_version}}` |
 //! | `GET /metrics` | – | Prometheus text (not an envelope), see [`metrics::render`] |
 //!
-//! Block selection (`api/block_retrieve.go`): a `block_hash` wins over a `block_height`;
+//! Block selection (`api/block_retrieve.go`): a `block_hash` wins over a `block_height`
+//! (a hash that is not 64 hex characters is a bad request, where Bytom would fall back to
+//! the height);
 //! with neither, get-block, get-block-header and get-difficulty read height 0 (genesis) and
 //! get-hash-rate reads the tip (height 0 also means the tip there, since genesis has no
 //! parent to measure time from). `difficulty` is `CalcWork(bits)` in decimal;
