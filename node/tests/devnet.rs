@@ -18,6 +18,7 @@ use bystack_engine::pow::Target;
 use bystack_engine::validation::{PowCheck, SkipPow, TensorityPow};
 use bystack_engine::{BlockHeader, Hash};
 use bystack_kernels::open_backend;
+use bystack_node::api::types::HeaderJson;
 use bystack_node::chain::ChainConfig;
 use bystack_node::config::RawSettings;
 use bystack_node::run::{self, RunningNode};
@@ -107,35 +108,14 @@ async fn within(bound: Duration, mut check: impl FnMut() -> bool) -> bool {
 
 /// The header of a `get-work-json` reply.
 fn header_of(work: &Value) -> BlockHeader {
-    let h = &work["block_header"];
-    let hash = |v: &Value| Hash::from_hex(v.as_str().expect("hex")).expect("hash");
-    BlockHeader {
-        version: h["version"].as_u64().expect("version"),
-        height: h["height"].as_u64().expect("height"),
-        previous_block_hash: hash(&h["previous_block_hash"]),
-        timestamp: h["timestamp"].as_u64().expect("timestamp"),
-        transactions_merkle_root: hash(&h["block_commitment"]["transaction_merkle_root"]),
-        transaction_status_hash: hash(&h["block_commitment"]["transaction_status_hash"]),
-        nonce: 0,
-        bits: h["bits"].as_u64().expect("bits"),
-        commitment_suffix: Vec::new(),
-    }
+    serde_json::from_value::<HeaderJson>(work["block_header"].clone())
+        .expect("header JSON")
+        .to_header()
+        .expect("header")
 }
 
 fn submission(header: &BlockHeader) -> String {
-    json!({ "block_header": {
-        "version": header.version,
-        "height": header.height,
-        "previous_block_hash": header.previous_block_hash.to_string(),
-        "timestamp": header.timestamp,
-        "nonce": header.nonce,
-        "bits": header.bits,
-        "block_commitment": {
-            "transaction_merkle_root": header.transactions_merkle_root.to_string(),
-            "transaction_status_hash": header.transaction_status_hash.to_string(),
-        }
-    }})
-    .to_string()
+    json!({ "block_header": HeaderJson::from_header(header) }).to_string()
 }
 
 /// get-work-json on `api`, a nonce found with the CPU backend (off the async threads),

@@ -21,6 +21,7 @@ use bystack_engine::pow::Target;
 use bystack_engine::validation::SkipPow;
 use bystack_engine::{BlockHeader, Hash};
 use bystack_kernels::open_backend;
+use bystack_node::api::types::HeaderJson;
 use bystack_node::chain::{Chain, ChainConfig};
 use bystack_node::config::RawSettings;
 use bystack_node::p2p::{self, P2pConfig};
@@ -134,20 +135,11 @@ impl Drop for NodeProcess {
 
 /// Finds a nonce for `work` (a get-work-json reply) with the CPU backend.
 fn solve(work: &Value) -> BlockHeader {
-    let header_json = &work["block_header"];
-    let hex = |v: &Value| Hash::from_hex(v.as_str().expect("hex")).expect("hash");
-    let mut header = BlockHeader {
-        version: header_json["version"].as_u64().expect("version"),
-        height: header_json["height"].as_u64().expect("height"),
-        previous_block_hash: hex(&header_json["previous_block_hash"]),
-        timestamp: header_json["timestamp"].as_u64().expect("timestamp"),
-        transactions_merkle_root: hex(&header_json["block_commitment"]["transaction_merkle_root"]),
-        transaction_status_hash: hex(&header_json["block_commitment"]["transaction_status_hash"]),
-        nonce: 0,
-        bits: header_json["bits"].as_u64().expect("bits"),
-        commitment_suffix: Vec::new(),
-    };
-    let seed = hex(&work["seed"]);
+    let mut header = serde_json::from_value::<HeaderJson>(work["block_header"].clone())
+        .expect("header JSON")
+        .to_header()
+        .expect("header");
+    let seed = Hash::from_hex(work["seed"].as_str().expect("seed")).expect("seed");
     let backend = open_backend("cpu", 2).expect("cpu backend");
     let prepared = backend.prepare(&seed.0).expect("seed");
     let template = header.template();
@@ -186,7 +178,8 @@ fn the_node_binary_serves_mines_stops_and_restarts_where_it_was() {
     for height in 1..=2u64 {
         let work = ok(node.api, "get-work-json", "{}");
         let header = solve(&work);
-        let body = serde_json::json!({ "block_header": header_json(&header) }).to_string();
+        let body =
+            serde_json::json!({ "block_header": HeaderJson::from_header(&header) }).to_string();
         assert_eq!(ok(node.api, "submit-work-json", &body), Value::Bool(true));
         assert_eq!(ok(node.api, "get-block-count", "{}")["block_count"], height);
     }
@@ -205,21 +198,6 @@ fn the_node_binary_serves_mines_stops_and_restarts_where_it_was() {
     assert_eq!(ok(node.api, "get-block-count", "{}")["block_count"], 2);
     assert_eq!(ok(node.api, "get-block-hash", "{}"), tip);
     assert!(node.terminate().success());
-}
-
-fn header_json(h: &BlockHeader) -> Value {
-    serde_json::json!({
-        "version": h.version,
-        "height": h.height,
-        "previous_block_hash": h.previous_block_hash.to_string(),
-        "timestamp": h.timestamp,
-        "nonce": h.nonce,
-        "bits": h.bits,
-        "block_commitment": {
-            "transaction_merkle_root": h.transactions_merkle_root.to_string(),
-            "transaction_status_hash": h.transaction_status_hash.to_string(),
-        }
-    })
 }
 
 #[test]
