@@ -181,6 +181,12 @@ async fn blocks_mined_through_submit_work_reach_all_four_nodes_within_2_s() {
     for node in &nodes {
         let api = node.api_addr.expect("api");
         assert_eq!(ok(api, "get-block-count", "{}").await["block_count"], 3);
+        let info = ok(api, "net-info", "{}").await;
+        assert_eq!(info["listening"], true, "{info}");
+        assert_eq!(info["peer_count"], 3, "{info}");
+        assert_eq!(info["current_block"], 3, "{info}");
+        assert_eq!(info["highest_block"], 3, "{info}");
+        assert_eq!(info["syncing"], false, "{info}");
     }
     for node in nodes {
         node.stop().await;

@@ -308,12 +308,12 @@ pub async fn net_info<K: KvStore + 'static>(
     })
     .await?;
     Ok(Success(NetInfoResponse {
-        listening: false,
-        syncing: false,
+        listening: counters.listening,
+        syncing: counters.best_peer_height > tip.height,
         mining: false,
         peer_count: counters.peers,
         current_block: tip.height,
-        highest_block: tip.height,
+        highest_block: tip.height.max(counters.best_peer_height),
         network_id: network_id(network).to_string(),
         version_info: VersionInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),

@@ -33,9 +33,10 @@
 //! `hash_rate = CalcWork(bits) / (timestamp − parent timestamp)`. Inputs in get-block have
 //! `type` `spend`, `issue`, `coinbase` (or `opaque`), outputs `control` or `retire`.
 //! net-info's `network_id` is Bytom's chain name (`mainnet`, `wisdom` for testnet,
-//! `solonet`), or `devnet`; `peer_count` is the node's peers gauge. The node does not yet
-//! know whether its p2p layer listens, nor its peers' heights, and has no built-in miner:
-//! `listening`, `syncing` and `mining` are false and `highest_block` is the tip.
+//! `solonet`), or `devnet`; `peer_count` is the node's peers gauge; `listening` says whether
+//! the p2p layer accepts connections; `highest_block` is the highest tip a peer announced (or
+//! ours), and `syncing` is true while it is above ours. The node has no built-in miner, so
+//! `mining` is false.
 //!
 //! Errors (`api/errors.go`): the code and message come from a fixed table, the detail is the
 //! error's own text.
