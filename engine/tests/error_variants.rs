@@ -21,7 +21,9 @@ use bystack_engine::validation::{
     ParentInfo, SkipPow, TxError, TxOutcome, UtxoEntry, UtxoError, UtxoResult, UtxoStore, UtxoView,
     UtxoWrite,
 };
-use bystack_engine::vm::{op, parse_op, parse_program, VmError};
+use bystack_engine::vm::{
+    op, parse_op, parse_program, run_raw, EmptyContext, Program, SignatureVerifier, VmError,
+};
 use bystack_engine::{DecodeError, EncodeError};
 
 // ---------------------------------------------------------------------------------------------
@@ -621,4 +623,51 @@ fn long_program_only_past_i32_max_bytes() {
     // i32::MAX bytes is still a program (a varstr31 on the wire holds at most this many).
     let at_limit = &huge[..len - 1];
     assert_eq!(parse_op(at_limit, 0).map(|i| i.op), Ok(op::FALSE));
+}
+
+/// Rejects every signature.
+struct NoSignatures;
+
+impl SignatureVerifier for NoSignatures {
+    fn verify(&self, _: &[u8; 32], _: &[u8; 32], _: &[u8]) -> bool {
+        false
+    }
+}
+
+/// `VmError::Unexpected` stands for Go's recovered panic; our machine returns it only from
+/// guards that cannot fire. Every opcode, alone or twice, over stacks of several shapes, ends
+/// with some other result.
+#[test]
+fn no_opcode_ends_in_unexpected() {
+    let stacks: [Vec<Vec<u8>>; 4] = [
+        vec![],
+        vec![vec![1]; 8],
+        vec![vec![0xab; 32]; 8],
+        vec![
+            vec![],
+            vec![2],
+            vec![0x51],
+            vec![1],
+            vec![0xff; 8],
+            vec![3],
+            vec![1],
+            vec![0],
+        ],
+    ];
+    for o in 0..=255u8 {
+        for code in [vec![o], vec![o, o]] {
+            for args in &stacks {
+                let program = Program {
+                    vm_version: 1,
+                    code: &code,
+                };
+                let out = run_raw(&EmptyContext, &NoSignatures, &program, args, 10_000);
+                assert_ne!(
+                    out.result,
+                    Err(VmError::Unexpected),
+                    "opcode {o:#04x}, code {code:02x?}, stack {args:02x?}"
+                );
+            }
+        }
+    }
 }
