@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job until the miner exists: the Tensority benchmark on the best CPU backend, with 1
+# The Tensority benchmark on the best CPU backend, with 1
 # thread and with every core (medians over repeats). Extra arguments go to the benchmark, e.g.
 #   scripts/bench.sh --backend all --json
 set -euo pipefail
