@@ -23,7 +23,7 @@ use bystack_kernels::tensority::batch::CpuConfirm;
 use tokio::sync::{mpsc, watch};
 
 use crate::stats::Stats;
-use crate::work::{Job, Share};
+use crate::work::{Job, Share, NONCE_LIMIT};
 
 /// How long an idle or paused worker sleeps between looks at its flags.
 const IDLE_POLL: Duration = Duration::from_millis(2);
@@ -212,8 +212,8 @@ impl Worker {
             }
         };
         let (start, end) = nonce_slice(
-            job.nonce_start,
-            job.nonce_end,
+            job.nonce_start.min(NONCE_LIMIT),
+            job.nonce_end.min(NONCE_LIMIT),
             self.context.index,
             self.context.devices,
         );

@@ -19,7 +19,9 @@ use futures::FutureExt;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, watch};
 
-use crate::work::{block_share_target, Job, Share, SourceError, SourceEvent, WorkSource};
+use crate::work::{
+    block_share_target, Job, Share, SourceError, SourceEvent, WorkSource, NONCE_LIMIT,
+};
 
 /// Jobs remembered for late shares.
 const RECENT_JOBS: usize = 8;
@@ -185,7 +187,7 @@ async fn publish(
         header: work.header,
         seed: work.seed,
         nonce_start: 0,
-        nonce_end: u64::MAX,
+        nonce_end: NONCE_LIMIT,
         clean: true,
     };
     recent.push_back(job.clone());

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::http::Endpoint;
-use crate::work::{block_share_target, Job, Share, SourceError, SourceEvent, WorkSource};
+use crate::work::{
+    block_share_target, Job, Share, SourceError, SourceEvent, WorkSource, NONCE_LIMIT,
+};
 
 /// Jobs remembered for late shares.
 const RECENT_JOBS: usize = 8;
@@ -355,7 +357,7 @@ fn publish_if_new(
         header,
         seed,
         nonce_start: 0,
-        nonce_end: u64::MAX,
+        nonce_end: NONCE_LIMIT,
         clean: true,
     };
     recent.push_back(job.clone());

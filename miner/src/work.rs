@@ -40,6 +40,10 @@ use bystack_kernels::pow::{HeaderTemplate, Target};
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 
+/// One past the largest nonce a block can carry: headers serialize the nonce as a varint63,
+/// so a nonce of 2^63 or more cannot even be encoded.
+pub const NONCE_LIMIT: u64 = 1 << 63;
+
 /// One unit of work from any source (embedded node, node HTTP API, stratum pool).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -53,7 +57,8 @@ pub struct Job {
     pub share_target: [u8; 32],
     /// First nonce this miner may use (a stratum session's nonce prefix; 0 otherwise).
     pub nonce_start: u64,
-    /// End (exclusive) of the nonce range this miner may use (`u64::MAX` for the full range).
+    /// End (exclusive) of the nonce range this miner may use ([`NONCE_LIMIT`] for the full
+    /// range; the devices never go beyond [`NONCE_LIMIT`] whatever this says).
     pub nonce_end: u64,
     /// `true`: shares still in flight for the previous job are dropped.
     pub clean: bool,
@@ -246,7 +251,7 @@ mod tests {
             seed: Hash::ZERO,
             share_target: bound,
             nonce_start: 0,
-            nonce_end: u64::MAX,
+            nonce_end: NONCE_LIMIT,
             clean: true,
         };
         assert_eq!(job.share_target(), job.block_target());

@@ -81,7 +81,7 @@ fn job(id: &str, height: u64, share_target: [u8; 32], nonce_start: u64) -> Job {
         seed: initial_seed(),
         share_target,
         nonce_start,
-        nonce_end: u64::MAX,
+        nonce_end: u64::MAX, // the devices clamp it to NONCE_LIMIT
         clean: true,
     }
 }
