@@ -304,13 +304,33 @@ impl Worker {
                 hash: cpu,
                 meets_block_target: current.block_target.is_met_by(&cpu),
             };
-            if self.context.shares.blocking_send(share).is_err() {
-                // The source is gone: the run is ending.
-                self.context.control.stop();
+            if !hand_over(&self.context.shares, &self.context.control, share) {
                 return Ok(());
             }
         }
         Ok(())
+    }
+}
+
+/// Gives a share to the source, waiting while its queue is full but never past a shutdown;
+/// `false` when the run is ending.
+fn hand_over(shares: &mpsc::Sender<Share>, control: &Control, mut share: Share) -> bool {
+    loop {
+        match shares.try_send(share) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                if control.shutdown.load(Ordering::SeqCst) {
+                    return false;
+                }
+                share = back;
+                std::thread::sleep(IDLE_POLL);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                // The source is gone: the run is ending.
+                control.stop();
+                return false;
+            }
+        }
     }
 }
 
@@ -332,6 +352,40 @@ pub fn nonce_slice(start: u64, end: u64, index: usize, devices: usize) -> (u64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn share(nonce: u64) -> Share {
+        Share {
+            job_id: "j".into(),
+            nonce,
+            hash: [0; 32],
+            meets_block_target: false,
+        }
+    }
+
+    #[test]
+    fn a_full_share_queue_never_blocks_past_shutdown_and_a_closed_one_stops_the_run() {
+        let control = Control::new(1);
+        let (tx, mut rx) = mpsc::channel(1);
+        assert!(hand_over(&tx, &control, share(1)));
+        // Full: a shutdown from another thread releases the waiting worker.
+        let stopper = std::thread::spawn({
+            let control = Arc::new(Control::new(1));
+            let waiting = control.clone();
+            let tx = tx.clone();
+            let handle = std::thread::spawn(move || hand_over(&tx, &waiting, share(2)));
+            std::thread::sleep(Duration::from_millis(50));
+            control.stop();
+            move || handle.join().unwrap()
+        });
+        assert!(!stopper.join().unwrap());
+        assert_eq!(rx.try_recv().unwrap().nonce, 1);
+        drop(rx);
+        assert!(!hand_over(&tx, &control, share(3)));
+        assert!(
+            control.shutdown.load(Ordering::SeqCst),
+            "a closed queue stops the run"
+        );
+    }
 
     #[test]
     fn nonce_slices_cover_the_range_without_overlap() {
