@@ -28,6 +28,7 @@ pub mod chain;
 pub mod config;
 pub mod decode;
 pub mod mempool;
+pub mod p2p;
 pub mod service;
 pub mod store;
 pub mod template;
