@@ -170,12 +170,7 @@ pub async fn run(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let mut source_task = Some(tokio::spawn(source.run(
-        jobs_tx,
-        shares_rx,
-        events_tx,
-        shutdown_rx,
-    )));
+    let mut source_task = tokio::spawn(source.run(jobs_tx, shares_rx, events_tx, shutdown_rx));
 
     let mut workers = Vec::with_capacity(device_count);
     for (index, device) in devices.into_iter().enumerate() {
@@ -253,25 +248,26 @@ pub async fn run(
         options.log_interval.max(Duration::from_millis(100)),
     );
     let mut source_result: Option<Result<(), SourceError>> = None;
+    // A source may drop its event sender and keep running: events then stop being polled,
+    // and only the source task ending (or another stop condition) ends the run.
+    let mut events_open = true;
     let reason = loop {
         tokio::select! {
             _ = &mut stop => break StopReason::Interrupted,
             _ = &mut until_deadline => break StopReason::Seconds,
             _ = log.tick() => println!("{}", stats.snapshot().log_line()),
-            event = events_rx.recv() => match event {
+            event = events_rx.recv(), if events_open => match event {
                 Some(event) => {
                     if record(&stats, event) && options.blocks.is_some_and(|n| stats.blocks.load(Ordering::SeqCst) >= n) {
                         break StopReason::Blocks;
                     }
                 }
-                None => {
-                    // Every sender is gone: the source finished; collect its result below.
-                    if let Some(task) = source_task.take() {
-                        source_result = Some(join_source(task).await);
-                    }
-                    break StopReason::SourceEnded;
-                }
+                None => events_open = false,
             },
+            joined = &mut source_task => {
+                source_result = Some(flatten(joined));
+                break StopReason::SourceEnded;
+            }
         }
     };
 
@@ -288,12 +284,11 @@ pub async fn run(
         }
     });
     let _ = joined.await;
-    if let Some(task) = source_task.take() {
-        let abort = task.abort_handle();
-        match tokio::time::timeout(SOURCE_GRACE, join_source(task)).await {
-            Ok(result) => source_result = Some(result),
+    if source_result.is_none() {
+        match tokio::time::timeout(SOURCE_GRACE, &mut source_task).await {
+            Ok(joined) => source_result = Some(flatten(joined)),
             Err(_) => {
-                abort.abort();
+                source_task.abort();
                 tracing::warn!("the work source did not stop within {SOURCE_GRACE:?}");
             }
         }
@@ -315,13 +310,11 @@ pub async fn run(
     })
 }
 
-async fn join_source(
-    task: tokio::task::JoinHandle<Result<(), SourceError>>,
+/// The source task's result, a panic or cancellation turned into an error.
+fn flatten(
+    joined: Result<Result<(), SourceError>, tokio::task::JoinError>,
 ) -> Result<(), SourceError> {
-    match task.await {
-        Ok(result) => result,
-        Err(e) => Err(SourceError::Config(format!("work source task failed: {e}"))),
-    }
+    joined.unwrap_or_else(|e| Err(SourceError::Config(format!("work source task failed: {e}"))))
 }
 
 /// Counts an event and prints what the user should see; `true` when it was a block.

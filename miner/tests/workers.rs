@@ -1,6 +1,6 @@
 //! The mining run with test doubles: a scripted work source, a faulty backend whose bad
 //! nonces the CPU re-check must catch, a slow backend that shows a new job preempting work
-//! within one hash, and the duty cycle measured on the real CPU backend.
+//! within one hash. (The duty cycle is measured alone, in tests/duty.rs.)
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -219,12 +219,16 @@ async fn a_faulty_devices_bad_nonces_are_caught_by_the_cpu_recheck_and_never_sub
 /// A device that takes `HASH_TIME` per nonce, honours the stop flag before each, and logs
 /// when each hash of which job started.
 struct SlowBackend {
-    log: Arc<Mutex<Vec<(Instant, u64, u64)>>>,
+    device: usize,
+    log: Arc<Mutex<Vec<HashStart>>>,
 }
 struct SlowPrepared {
     seed: [u8; 32],
-    log: Arc<Mutex<Vec<(Instant, u64, u64)>>>,
+    device: usize,
+    log: Arc<Mutex<Vec<HashStart>>>,
 }
+/// When a slow device started hashing: (when, device, job key, nonce).
+type HashStart = (Instant, usize, u64, u64);
 const HASH_TIME: Duration = Duration::from_millis(25);
 
 impl TensorityBackend for SlowBackend {
@@ -242,6 +246,7 @@ impl TensorityBackend for SlowBackend {
     fn prepare(&self, seed: &[u8; 32]) -> BackendResult<Arc<dyn PreparedSeed>> {
         Ok(Arc::new(SlowPrepared {
             seed: *seed,
+            device: self.device,
             log: self.log.clone(),
         }))
     }
@@ -267,11 +272,11 @@ impl PreparedSeed for SlowPrepared {
                 outcome.stopped = true;
                 break;
             }
-            self.log.lock().unwrap().push((
-                Instant::now(),
-                template.bits() ^ template.header_hash(0)[0] as u64,
-                nonce,
-            ));
+            let job_key = template.bits() ^ template.header_hash(0)[0] as u64;
+            self.log
+                .lock()
+                .unwrap()
+                .push((Instant::now(), self.device, job_key, nonce));
             std::thread::sleep(HASH_TIME);
             outcome.hashes += 1;
         }
@@ -285,7 +290,10 @@ async fn a_new_job_preempts_every_device_within_one_hash() {
     let devices = (0..2)
         .map(|i| Device {
             name: format!("slow:{i}"),
-            backend: Arc::new(SlowBackend { log: log.clone() }),
+            backend: Arc::new(SlowBackend {
+                device: i,
+                log: log.clone(),
+            }),
             // A chunk far longer than the test: only the stop flag can end it.
             chunk: 1_000_000,
         })
@@ -309,33 +317,30 @@ async fn a_new_job_preempts_every_device_within_one_hash() {
     let log = log.lock().unwrap().clone();
     let a_after: Vec<_> = log
         .iter()
-        .filter(|(t, k, _)| *k == key_a && *t > switch)
+        .filter(|(t, _, k, _)| *k == key_a && *t > switch)
         .collect();
-    let b_hashes: Vec<_> = log.iter().filter(|(_, k, _)| *k == key_b).collect();
+    let b_hashes: Vec<_> = log.iter().filter(|(_, _, k, _)| *k == key_b).collect();
     println!(
         "{} hashes of A before the switch, {} after; {} of B; {}",
         log.iter()
-            .filter(|(t, k, _)| *k == key_a && *t <= switch)
+            .filter(|(t, _, k, _)| *k == key_a && *t <= switch)
             .count(),
         a_after.len(),
         b_hashes.len(),
         summary.report()
     );
-    // A device may start one more hash of A in the microseconds between the publication and
-    // the interrupt reaching it; none later than that.
-    assert!(
-        a_after.len() <= 2,
-        "hashes of A started after B: {a_after:?}"
-    );
-    for (t, _, _) in &a_after {
+    // Within one hash per device: a device may start at most one more hash of A in the moment
+    // between the publication and the interrupt reaching it, never a second.
+    for device in 0..2 {
+        let late = a_after.iter().filter(|(_, d, _, _)| *d == device).count();
         assert!(
-            t.duration_since(switch) < Duration::from_millis(5),
-            "{a_after:?}"
+            late <= 1,
+            "device {device} started {late} hashes of A after B: {a_after:?}"
         );
     }
     let first_b = b_hashes
         .iter()
-        .map(|(t, _, _)| *t)
+        .map(|(t, _, _, _)| *t)
         .min()
         .expect("B was mined");
     assert!(
@@ -344,7 +349,7 @@ async fn a_new_job_preempts_every_device_within_one_hash() {
         first_b.duration_since(switch)
     );
     // Both devices moved, each to its own half of B's range.
-    let b_nonces: Vec<u64> = b_hashes.iter().map(|(_, _, n)| *n).collect();
+    let b_nonces: Vec<u64> = b_hashes.iter().map(|(_, _, _, n)| *n).collect();
     assert!(
         b_nonces.contains(&(1 << 40)),
         "device 0 starts at B's nonce_start"
@@ -355,30 +360,51 @@ async fn a_new_job_preempts_every_device_within_one_hash() {
     );
 }
 
+/// Drops its event sender and share receiver at once, then waits for the shutdown.
+struct Mute;
+
+impl WorkSource for Mute {
+    fn name(&self) -> String {
+        "mute".into()
+    }
+
+    fn run(
+        self: Box<Self>,
+        _jobs: watch::Sender<Option<Job>>,
+        shares: mpsc::Receiver<Share>,
+        events: mpsc::Sender<SourceEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> BoxFuture<'static, Result<(), SourceError>> {
+        drop((shares, events));
+        async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn half_duty_roughly_halves_the_hash_count() {
-    let measure = |duty: u8| async move {
-        let device = Device {
-            name: "cpu".into(),
-            backend: Arc::from(open_backend("cpu", 1).unwrap()),
-            chunk: 2,
-        };
-        let (summary, _, _) = mine(
-            vec![(Duration::ZERO, job("d", 1, [0; 32], 0))],
+async fn regression_a_source_that_drops_its_event_sender_does_not_hang_the_run() {
+    let device = Device {
+        name: "reference".into(),
+        backend: Arc::from(open_backend("reference", 1).unwrap()),
+        chunk: 1,
+    };
+    let summary = tokio::time::timeout(
+        Duration::from_secs(10),
+        run(
+            Box::new(Mute),
             vec![device],
             RunOptions {
-                seconds: Some(4.0),
-                duty_percent: duty,
+                seconds: Some(0.3),
                 ..RunOptions::default()
             },
-        )
-        .await;
-        summary.stats.hashes
-    };
-    let full = measure(100).await;
-    let half = measure(50).await;
-    let ratio = half as f64 / full as f64;
-    println!("duty 100%: {full} hashes in 4 s; duty 50%: {half} hashes; ratio {ratio:.2}");
-    assert!(full >= 20, "too few hashes to compare: {full}");
-    assert!((0.25..=0.75).contains(&ratio), "ratio {ratio:.2}");
+            futures::future::pending(),
+        ),
+    )
+    .await
+    .expect("the run ends at its deadline")
+    .unwrap();
+    assert_eq!(summary.reason, StopReason::Seconds);
 }
