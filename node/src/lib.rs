@@ -29,6 +29,7 @@ pub mod decode;
 pub mod mempool;
 pub mod service;
 pub mod store;
+pub mod stratum;
 pub mod template;
 pub mod verify;
 
