@@ -23,6 +23,7 @@
 //! and nothing of RocksDB (a long C++ build) is compiled.
 
 pub mod address;
+pub mod api;
 pub mod chain;
 pub mod config;
 pub mod decode;
