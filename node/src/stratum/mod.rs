@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bystack_engine::pow::HeaderTemplate;
+use bystack_engine::pow::{HeaderTemplate, Target};
 use bystack_engine::Block;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
@@ -105,6 +105,10 @@ pub(crate) struct JobTemplate {
     block: Block,
     seed: [u8; 32],
     header: HeaderTemplate,
+    /// The network target of `bits`.
+    block_target: Target,
+    /// Expected hashes per block at `bits`.
+    block_difficulty: f64,
     /// Nonces submitted against this template, valid or in verification.
     submitted: Mutex<std::collections::HashSet<u64>>,
 }
@@ -112,7 +116,10 @@ pub(crate) struct JobTemplate {
 impl JobTemplate {
     fn new(block: Block, seed: [u8; 32]) -> Self {
         let header = block.header.template();
+        let block_target = Target::from_bits(block.header.bits);
         JobTemplate {
+            block_difficulty: expected_hashes(&block_target),
+            block_target,
             block,
             seed,
             header,
@@ -130,6 +137,21 @@ impl JobTemplate {
             && a.transactions_merkle_root == b.transactions_merkle_root
             && a.transaction_status_hash == b.transaction_status_hash
             && a.bits == b.bits
+    }
+}
+
+/// Expected hashes to meet `target`: `2^256 / (bound + 1)`.
+fn expected_hashes(target: &Target) -> f64 {
+    match target {
+        Target::Never => f64::INFINITY,
+        Target::Always => 1.0,
+        Target::AtMost(bound) => {
+            let value = bound
+                .iter()
+                .rev()
+                .fold(0.0f64, |acc, &byte| acc * 256.0 + f64::from(byte));
+            2f64.powi(256) / (value + 1.0)
+        }
     }
 }
 
@@ -496,4 +518,33 @@ pub async fn serve<K: KvStore + 'static>(
 /// Seconds since `start`, as f64.
 fn seconds_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devnet_bits_expect_one_block_in_64_hashes() {
+        let expected = expected_hashes(&Target::from_bits(0x2000_0000_0004_0000));
+        assert!((expected - 64.0).abs() < 1e-9, "{expected}");
+        assert_eq!(expected_hashes(&Target::Always), 1.0);
+    }
+
+    #[test]
+    fn session_slots_are_reused_and_job_ids_never_repeat() {
+        let slots = |max_sessions| Slots {
+            used: vec![false; max_sessions],
+            cursor: 0,
+        };
+        let mut s = slots(3);
+        assert_eq!(
+            (s.take(), s.take(), s.take(), s.take()),
+            (Some(0), Some(1), Some(2), None)
+        );
+        s.used[1] = false;
+        assert_eq!(s.take(), Some(1));
+        let ids: std::collections::HashSet<u64> = (0..10_000).map(mix).collect();
+        assert_eq!(ids.len(), 10_000);
+    }
 }

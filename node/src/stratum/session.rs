@@ -347,7 +347,9 @@ impl<K: KvStore + 'static> Session<K> {
             return cheap(ErrorCode::InvalidSubmitFormat, "Stale share");
         }
         let claimed_low = params.result.as_deref().is_some_and(|r| {
-            bystack_kernels::hex::decode32(r).is_ok_and(|pow| !job.target.is_met_by(&pow))
+            bystack_kernels::hex::decode32(r).is_ok_and(|pow| {
+                !job.target.is_met_by(&pow) && !job.template.block_target.is_met_by(&pow)
+            })
         });
         if claimed_low {
             return cheap(ErrorCode::LowDifficulty, "Low difficulty share");
@@ -372,15 +374,17 @@ impl<K: KvStore + 'static> Session<K> {
                 return Err((ErrorCode::Unknown, "verification failed"));
             }
         };
-        if !target.is_met_by(&pow) {
+        // A block is always a share (spec §B.4 checks the network target first), credited at
+        // the easier of the two targets: the one a miner effectively searches with.
+        let is_block = template.block_target.is_met_by(&pow);
+        if !is_block && !target.is_met_by(&pow) {
             lock(&template.submitted).remove(&nonce);
             counters.low_difficulty.fetch_add(1, Ordering::Relaxed);
             return Err((ErrorCode::LowDifficulty, "Low difficulty share"));
         }
         counters.accepted.fetch_add(1, Ordering::Relaxed);
-        self.work += target.difficulty();
+        self.work += target.difficulty().min(template.block_difficulty);
         self.window_shares += 1;
-        let is_block = bystack_engine::pow::meets_bits(&pow, template.block.header.bits);
         {
             let mut stats = lock(&self.stats);
             stats.accepted += 1;
