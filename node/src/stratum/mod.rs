@@ -9,7 +9,9 @@
 //!   stale height, duplicate, the miner's own `result` when it says the share is low), then
 //!   Tensority on the [`verifier::Verifier`] thread, never on the async runtime. A share that
 //!   meets the block's `bits` becomes a block through [`Node::submit_block`] (the job's
-//!   template block with the share's nonce; the timestamp is the job's).
+//!   template block with the share's nonce and the job's timestamp). Each job carries its own
+//!   timestamp (now, and later than the session's previous job of the same template), so a
+//!   vardiff job never repeats an earlier job's header.
 //! * Vardiff aims at [`StratumConfig::target_share_interval`]; each session's hash rate is
 //!   estimated from the difficulty of its accepted shares over time ([`SessionSnapshot`]).
 //! * Hostile input: lines over [`StratumConfig::max_line`] and undecodable or unknown requests
@@ -28,7 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use bystack_engine::pow::{HeaderTemplate, Target};
+use bystack_engine::pow::Target;
 use bystack_engine::Block;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
@@ -104,25 +106,23 @@ pub(crate) struct JobTemplate {
     /// The template block (nonce 0).
     block: Block,
     seed: [u8; 32],
-    header: HeaderTemplate,
     /// The network target of `bits`.
     block_target: Target,
     /// Expected hashes per block at `bits`.
     block_difficulty: f64,
-    /// Nonces submitted against this template, valid or in verification.
-    submitted: Mutex<std::collections::HashSet<u64>>,
+    /// `(job timestamp, nonce)` of the shares submitted against this template, valid or in
+    /// verification.
+    submitted: Mutex<std::collections::HashSet<(u64, u64)>>,
 }
 
 impl JobTemplate {
     fn new(block: Block, seed: [u8; 32]) -> Self {
-        let header = block.header.template();
         let block_target = Target::from_bits(block.header.bits);
         JobTemplate {
             block_difficulty: expected_hashes(&block_target),
             block_target,
             block,
             seed,
-            header,
             submitted: Mutex::new(Default::default()),
         }
     }

@@ -19,6 +19,7 @@ use super::protocol::{
 };
 use super::{lock, seconds_since, Admission, JobTemplate, SessionSnapshot, StratumServer};
 use crate::store::KvStore;
+use bystack_engine::pow::HeaderTemplate;
 use bystack_engine::Hash;
 
 /// Longest login string kept.
@@ -69,6 +70,11 @@ async fn read_lines(read: OwnedReadHalf, max_line: usize, lines: mpsc::Sender<In
 struct Job {
     id: u64,
     template: Arc<JobTemplate>,
+    /// The job's own timestamp: two jobs of one template never share a header, so a miner
+    /// that restarts its nonces on every job (as miners do) never repeats a share.
+    timestamp: u64,
+    /// The header ID preimage at that timestamp.
+    header: HeaderTemplate,
     target: ShareTarget,
 }
 
@@ -293,12 +299,21 @@ impl<K: KvStore + 'static> Session<K> {
         let target = ShareTarget::from_difficulty(self.difficulty);
         let id = self.server.new_job_id();
         let header = &template.block.header;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut timestamp = header.timestamp.max(now);
+        if let Some(last) = self.jobs.back() {
+            if Arc::ptr_eq(&last.template, &template) && timestamp <= last.timestamp {
+                timestamp = last.timestamp + 1;
+            }
+        }
         let fields = JobFields {
             job_id: id,
             version: header.version,
             height: header.height,
             previous_block_hash: header.previous_block_hash,
-            timestamp: header.timestamp,
+            timestamp,
             transactions_merkle_root: header.transactions_merkle_root,
             transaction_status_hash: header.transaction_status_hash,
             nonce: self.server.nonce_prefix(self.slot),
@@ -306,9 +321,20 @@ impl<K: KvStore + 'static> Session<K> {
             seed: Hash(template.seed),
             target,
         };
+        let header = HeaderTemplate::new(
+            header.version,
+            header.height,
+            &header.previous_block_hash.0,
+            timestamp,
+            &header.transactions_merkle_root.0,
+            &header.transaction_status_hash.0,
+            header.bits,
+        );
         self.jobs.push_back(Job {
             id,
             template,
+            timestamp,
+            header,
             target,
         });
         while self.jobs.len() > self.server.config.job_ring {
@@ -354,12 +380,14 @@ impl<K: KvStore + 'static> Session<K> {
         if claimed_low {
             return cheap(ErrorCode::LowDifficulty, "Low difficulty share");
         }
-        if !lock(&job.template.submitted).insert(nonce) {
+        let share_key = (job.timestamp, nonce);
+        if !lock(&job.template.submitted).insert(share_key) {
             return cheap(ErrorCode::DuplicateShare, "Duplicate Share");
         }
         let template = job.template.clone();
         let target = job.target;
-        let header_hash = template.header.header_hash(nonce);
+        let timestamp = job.timestamp;
+        let header_hash = job.header.header_hash(nonce);
         let verified = self
             .server
             .verifier
@@ -370,7 +398,7 @@ impl<K: KvStore + 'static> Session<K> {
             Ok(pow) => pow,
             Err(e) => {
                 tracing::warn!(error = %e, "stratum: share verification failed");
-                lock(&template.submitted).remove(&nonce);
+                lock(&template.submitted).remove(&share_key);
                 return Err((ErrorCode::Unknown, "verification failed"));
             }
         };
@@ -378,7 +406,7 @@ impl<K: KvStore + 'static> Session<K> {
         // the easier of the two targets: the one a miner effectively searches with.
         let is_block = template.block_target.is_met_by(&pow);
         if !is_block && !target.is_met_by(&pow) {
-            lock(&template.submitted).remove(&nonce);
+            lock(&template.submitted).remove(&share_key);
             counters.low_difficulty.fetch_add(1, Ordering::Relaxed);
             return Err((ErrorCode::LowDifficulty, "Low difficulty share"));
         }
@@ -395,7 +423,7 @@ impl<K: KvStore + 'static> Session<K> {
         }
         if is_block {
             counters.blocks_found.fetch_add(1, Ordering::Relaxed);
-            self.submit_block(&template, nonce);
+            self.submit_block(&template, nonce, timestamp);
         }
         Ok(())
     }
@@ -413,8 +441,9 @@ impl<K: KvStore + 'static> Session<K> {
     }
 
     /// Hands a block found by a share to the node, off the runtime.
-    fn submit_block(&self, template: &JobTemplate, nonce: u64) {
+    fn submit_block(&self, template: &JobTemplate, nonce: u64, timestamp: u64) {
         let mut block = template.block.clone();
+        block.header.timestamp = timestamp;
         block.header.nonce = nonce;
         let server = self.server.clone();
         let login = self.login.clone().unwrap_or_default();
