@@ -486,7 +486,19 @@ impl<K: KvStore + 'static> Session<K> {
         self.window_start = Instant::now();
         self.window_shares = 0;
         let wanted = (self.difficulty as f64 * factor).round() as u64;
-        let next = wanted.clamp(config.min_difficulty, config.max_difficulty);
+        // Above the block's own difficulty every share is a block: no point going higher.
+        let block_cap = self
+            .server
+            .jobs
+            .borrow()
+            .as_ref()
+            .map_or(f64::INFINITY, |t| t.block_difficulty.ceil());
+        let ceiling = if block_cap < config.max_difficulty as f64 {
+            (block_cap as u64).max(config.min_difficulty)
+        } else {
+            config.max_difficulty
+        };
+        let next = wanted.clamp(config.min_difficulty, ceiling);
         if next == self.difficulty {
             return false;
         }
