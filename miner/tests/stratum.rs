@@ -158,6 +158,7 @@ async fn a_dead_first_pool_fails_over_to_the_second_within_five_seconds() {
     )
     .await;
     let elapsed = elapsed_rx.await.unwrap();
+    println!("first share accepted by the second pool after {elapsed:?}");
     assert!(summary.stats.accepted >= 1, "{}", summary.report());
     assert!(
         elapsed < Duration::from_secs(5),
