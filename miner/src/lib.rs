@@ -26,6 +26,7 @@ pub mod profile;
 pub mod run;
 pub mod solo;
 pub mod stats;
+pub mod stratum;
 pub mod work;
 
 pub use bystack_kernels as kernels;

@@ -31,6 +31,7 @@ pub mod mempool;
 pub mod p2p;
 pub mod service;
 pub mod store;
+pub mod stratum;
 pub mod template;
 pub mod verify;
 
