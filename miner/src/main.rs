@@ -9,6 +9,7 @@ use bystack_miner::embedded::{open_devnet_node, EmbeddedSource, MiningKey};
 use bystack_miner::memory::{mib, rss_bytes};
 use bystack_miner::run::{run, RunOptions};
 use bystack_miner::solo::NodeSource;
+use bystack_miner::stratum::{StratumOptions, StratumSource};
 use bystack_miner::work::WorkSource;
 use clap::Parser;
 
@@ -118,9 +119,13 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The stratum source over `pools`, in failover order.
 fn pool_source(pools: &[bystack_miner::config::PoolConfig]) -> anyhow::Result<Box<dyn WorkSource>> {
-    anyhow::bail!(
-        "stratum mining is not built into this miner yet ({} pool(s) configured)",
-        pools.len()
-    )
+    for (i, pool) in pools.iter().enumerate() {
+        println!("pool {}: {} as {}", i + 1, pool.url, pool.user);
+    }
+    Ok(Box::new(StratumSource::new(
+        pools.to_vec(),
+        StratumOptions::default(),
+    )?))
 }
