@@ -6,7 +6,8 @@
 //!
 //! * [`work`]: the contract every work source implements (channels of jobs, shares, events).
 //! * [`embedded`]: the in-process devnet node and its source; [`solo`]: a node's HTTP API
-//!   (`get-work-json` / `submit-work-json`) over [`http`], a minimal HTTP/1.1 client.
+//!   (`get-work-json` / `submit-work-json`) over [`http`], a minimal HTTP/1.1 client;
+//!   [`stratum`]: BTM stratum pools in failover order.
 //! * [`device`]: one worker thread per device, preemption, the CPU re-check.
 //! * [`run`]: one mining run (stop conditions, duty cycle, logging); [`stats`] and [`api`]
 //!   (`/stats`, `/metrics`).
