@@ -188,15 +188,18 @@ async fn a_faulty_devices_bad_nonces_are_caught_by_the_cpu_recheck_and_never_sub
     println!("{}", summary.report());
     assert_eq!(summary.reason, StopReason::Seconds);
     assert!(stats.hashes >= 32, "hashed {}", stats.hashes);
-    // Every faulty nonce hashed was claimed as a hit and refused (unless, by chance, it also
-    // truly met the target: then the all-zero result still differs from the CPU's).
+    // Every faulty nonce hashed was claimed as a hit and refused, except those that truly
+    // meet the target (the device then reports the true hit: a genuine share) and those of
+    // the last chunk, cut short by the shutdown.
     let faulty_hashed = stats.hashes / 16;
     assert!(
-        stats.device_errors >= faulty_hashed,
-        "{} device errors for {} hashes",
+        stats.device_errors + shares.len() as u64 + 1 >= faulty_hashed,
+        "{} device errors and {} shares for {} hashes",
         stats.device_errors,
+        shares.len(),
         stats.hashes
     );
+    assert!(stats.device_errors <= faulty_hashed + 1);
     assert_eq!(stats.devices[0].device_errors, stats.device_errors);
     // What was submitted is exactly the CPU's truth.
     let target = Target::from_le_bytes(devnet_target());
