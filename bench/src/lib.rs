@@ -8,6 +8,7 @@ pub mod decode;
 pub mod hashcmd;
 pub mod peak;
 pub mod pswv;
+pub mod pswv_rocks;
 pub mod stratum;
 pub mod tensority;
 pub mod verify;

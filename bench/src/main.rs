@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use bystack_bench::decode::{self, DecodeConfig, DecodeResult};
 use bystack_bench::pswv::{self, PowMode, PswvConfig, PswvResult};
+use bystack_bench::pswv_rocks::{self, RocksPswvResult, StoreKind};
 use bystack_bench::tensority::{TensorityConfig, TensorityResult};
 use bystack_kernels::list_backends;
 use clap::{Parser, Subcommand};
@@ -141,6 +142,11 @@ enum Command {
         /// Quick run for CI: 20 blocks × 3 txs, window 8, one repeat (overrides the sizes).
         #[arg(long)]
         smoke: bool,
+        /// Where the state lives: `memory` (the engine's UTXO set) or `rocksdb` (the node's
+        /// chain database in a fresh temporary directory per run: `Chain::process_window`
+        /// against `Chain::process_block`).
+        #[arg(long, default_value = "memory")]
+        store: StoreKind,
         /// Print one JSON object per window size instead of a table.
         #[arg(long)]
         json: bool,
@@ -304,6 +310,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             pow,
             repeats,
             smoke,
+            store,
             json,
         } => {
             let threads = threads.unwrap_or_else(|| {
@@ -339,13 +346,20 @@ fn run(command: Command) -> anyhow::Result<()> {
                     "ratio"
                 );
             }
-            let results =
-                pswv::run(&config, |r| print_pswv_result(r, json)).context("pswv benchmark")?;
-            let unequal: Vec<usize> = results
-                .iter()
-                .filter(|r| !r.states_equal)
-                .map(|r| r.window)
-                .collect();
+            let unequal: Vec<usize> = match store {
+                StoreKind::Memory => pswv::run(&config, |r| print_pswv_result(r, json))
+                    .context("pswv benchmark")?
+                    .iter()
+                    .filter(|r| !r.states_equal)
+                    .map(|r| r.window)
+                    .collect(),
+                StoreKind::Rocksdb => pswv_rocks::run(&config, |r| print_rocks_result(r, json))
+                    .context("pswv benchmark on rocksdb")?
+                    .iter()
+                    .filter(|r| !r.states_equal)
+                    .map(|r| r.window)
+                    .collect(),
+            };
             anyhow::ensure!(
                 unequal.is_empty(),
                 "PSWV and the sequential path ended in different states for windows {unequal:?}"
@@ -519,21 +533,48 @@ fn print_decode_result(r: &DecodeResult, json: bool) {
     );
 }
 
+fn print_rocks_result(r: &RocksPswvResult, json: bool) {
+    if json {
+        return print_json_line(r);
+    }
+    print_pswv_row(
+        [r.window, r.blocks, r.measured_txs, r.threads],
+        [
+            r.pswv_blocks_per_second,
+            r.pswv_tx_per_second,
+            r.sequential_blocks_per_second,
+            r.sequential_tx_per_second,
+        ],
+        r.ratio,
+        r.states_equal,
+    );
+}
+
 fn print_pswv_result(r: &PswvResult, json: bool) {
     if json {
         return print_json_line(r);
     }
-    println!(
-        "{:>7} {:>7} {:>9} {:>7} {:>12.1} {:>12.0} {:>12.1} {:>12.0} {:>6.2}x  {}",
-        r.window,
-        r.blocks,
-        r.measured_txs,
-        r.threads,
-        r.pswv_blocks_per_second,
-        r.pswv_tx_per_second,
-        r.sequential_blocks_per_second,
-        r.sequential_tx_per_second,
+    print_pswv_row(
+        [r.window, r.blocks, r.measured_txs, r.threads],
+        [
+            r.pswv_blocks_per_second,
+            r.pswv_tx_per_second,
+            r.sequential_blocks_per_second,
+            r.sequential_tx_per_second,
+        ],
         r.ratio,
-        if r.states_equal { "equal" } else { "DIFFERENT" }
+        r.states_equal,
+    );
+}
+
+/// One table row of `pswv`: window, blocks, txs, threads; PSWV blocks/s and tx/s, sequential
+/// blocks/s and tx/s; the ratio; the state check.
+fn print_pswv_row(counts: [usize; 4], rates: [f64; 4], ratio: f64, states_equal: bool) {
+    let [window, blocks, txs, threads] = counts;
+    let [pswv_blocks, pswv_txs, seq_blocks, seq_txs] = rates;
+    println!(
+        "{window:>7} {blocks:>7} {txs:>9} {threads:>7} {pswv_blocks:>12.1} {pswv_txs:>12.0} \
+         {seq_blocks:>12.1} {seq_txs:>12.0} {ratio:>6.2}x  {}",
+        if states_equal { "equal" } else { "DIFFERENT" }
     );
 }

@@ -340,10 +340,12 @@ impl PowCheck for MeasureOnlyPow {
 /// The generated chain and the state at the start of its measured range.
 #[derive(Debug, Clone)]
 pub struct PreparedChain {
+    /// The devnet genesis block the chain grows from.
+    pub genesis: Block,
+    /// The warm-up prefix: the blocks validated before the measured range.
+    pub warmup: Vec<Block>,
     /// The measured blocks.
     pub blocks: Vec<Block>,
-    /// Blocks validated before them.
-    pub warmup_blocks: usize,
     /// The UTXO set after the warm-up prefix.
     pub store: MemoryUtxoStore,
     /// The chain context after the warm-up prefix.
@@ -358,6 +360,11 @@ impl PreparedChain {
     /// Transactions of the measured blocks, coinbases included.
     pub fn txs(&self) -> usize {
         self.blocks.iter().map(|b| b.transactions.len()).sum()
+    }
+
+    /// How many blocks the warm-up prefix holds.
+    pub fn warmup_blocks(&self) -> usize {
+        self.warmup.len()
     }
 }
 
@@ -417,8 +424,9 @@ pub fn prepare_chain(blocks: usize, txs_per_block: usize, seed: u64) -> Result<P
         return Err(rejected("warm-up", &warmup, failure));
     }
     Ok(PreparedChain {
+        genesis: genesis.clone(),
+        warmup,
         blocks: measured,
-        warmup_blocks: warmup.len(),
         store,
         context: outcome.next,
         now,
@@ -556,7 +564,7 @@ fn run_blockwise(
 }
 
 /// Adds the stage timers' totals since the last call to `into`.
-fn add_stages(into: &mut Vec<(String, f64)>) {
+pub(crate) fn add_stages(into: &mut Vec<(String, f64)>) {
     for t in profile::take() {
         let name = t.stage.name();
         match into.iter_mut().find(|(n, _)| n == name) {
@@ -649,6 +657,14 @@ pub fn parallelism_bounds(chain: &PreparedChain, threads: usize) -> Vec<Parallel
         .collect()
 }
 
+/// The rayon pool every timed path runs in.
+pub(crate) fn build_pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|source| PswvBenchError::Pool { threads, source })
+}
+
 /// A timed path.
 #[derive(Debug, Clone, Copy)]
 enum Path {
@@ -677,13 +693,7 @@ struct Timings {
 /// A bad configuration, a pool or backend that cannot be built, or a rejected block.
 pub fn run(config: &PswvConfig, mut report: impl FnMut(&PswvResult)) -> Result<Vec<PswvResult>> {
     config.validate()?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.threads)
-        .build()
-        .map_err(|source| PswvBenchError::Pool {
-            threads: config.threads,
-            source,
-        })?;
+    let pool = build_pool(config.threads)?;
     let pow: Box<dyn PowCheck + Sync> = match config.pow {
         PowMode::None => Box::new(SkipPow),
         PowMode::Cpu => Box::new(MeasureOnlyPow::open("cpu")?),
@@ -779,7 +789,7 @@ pub fn run(config: &PswvConfig, mut report: impl FnMut(&PswvResult)) -> Result<V
             blocks: chain.blocks.len(),
             txs_per_block: config.txs_per_block,
             measured_txs: txs,
-            warmup_blocks: chain.warmup_blocks,
+            warmup_blocks: chain.warmup_blocks(),
             threads: config.threads,
             pow: config.pow.name(),
             repeats: config.repeats,
@@ -944,7 +954,7 @@ mod tests {
     fn both_paths_agree_on_a_small_chain() {
         let chain = prepare_chain(12, 3, DEFAULT_SEED).unwrap();
         assert_eq!(chain.blocks.len(), 12);
-        assert!(chain.warmup_blocks >= WARMUP_BLOCKS);
+        assert!(chain.warmup_blocks() >= WARMUP_BLOCKS);
         assert_eq!(
             chain.blocks[0].transactions.len(),
             4,

@@ -90,3 +90,63 @@ fn bad_arguments_fail_cleanly() {
         assert!(!stderr.is_empty(), "{args:?} says why");
     }
 }
+
+#[test]
+fn rocksdb_mode_matches_the_engine_state() {
+    let out = pswv(&[
+        "--store",
+        "rocksdb",
+        "--blocks",
+        "30",
+        "--txs-per-block",
+        "3",
+        "--window",
+        "1,16",
+        "--repeats",
+        "1",
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let objects: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert_eq!(objects.len(), 2, "one object per window size: {stdout}");
+    for (v, (window, windows)) in objects.iter().zip([(1, 30), (16, 2)]) {
+        assert_eq!(v["store"], "rocksdb", "{v}");
+        assert_eq!(v["window"], window, "{v}");
+        assert_eq!(v["pswv_windows"], windows, "{v}");
+        assert_eq!(v["blocks"], 30, "{v}");
+        assert_eq!(v["measured_txs"], 120, "{v}");
+        assert_eq!(v["sync"], true, "{v}");
+        assert_eq!(v["states_equal"], true, "{v}");
+        assert_eq!(v["utxo_digest"].as_str().map(str::len), Some(64), "{v}");
+        for key in [
+            "pswv_tx_per_second",
+            "sequential_tx_per_second",
+            "pswv_blocks_per_second",
+            "sequential_blocks_per_second",
+            "ratio",
+        ] {
+            let x = v[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{key} missing: {v}"));
+            assert!(x > 0.0 && x.is_finite(), "{key}: {v}");
+        }
+    }
+    assert_eq!(
+        objects[0]["sequential_repeats_seconds"], objects[1]["sequential_repeats_seconds"],
+        "one per-block baseline per invocation"
+    );
+}
+
+#[test]
+fn an_unknown_store_is_refused() {
+    let out = pswv(&["--store", "sled"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sled"));
+}

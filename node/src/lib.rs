@@ -29,6 +29,8 @@ pub mod config;
 pub mod decode;
 pub mod mempool;
 pub mod p2p;
+#[cfg(feature = "rocksdb")]
+pub mod run;
 pub mod service;
 pub mod store;
 pub mod stratum;

@@ -49,7 +49,7 @@
 //!   [`Metrics::observe_relay_latency`].
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -241,6 +241,10 @@ pub struct Metrics {
     pub txs_rejected: AtomicU64,
     /// Connected peers (set by the p2p layer).
     pub peers: AtomicU64,
+    /// Whether the p2p layer accepts connections (set by the p2p layer).
+    pub listening: AtomicBool,
+    /// The highest tip a peer announced (set by the p2p layer; 0 without peers).
+    pub best_peer_height: AtomicU64,
     /// Relay latencies by [`RELAY_LATENCY_BUCKETS_MS`], plus the overflow bucket.
     pub relay_latency: [AtomicU64; RELAY_LATENCY_BUCKETS_MS.len() + 1],
     /// Sum of the observed relay latencies, ms.
@@ -264,6 +268,10 @@ pub struct MetricsSnapshot {
     pub txs_rejected: u64,
     /// [`Metrics::peers`].
     pub peers: u64,
+    /// [`Metrics::listening`].
+    pub listening: bool,
+    /// [`Metrics::best_peer_height`].
+    pub best_peer_height: u64,
     /// `(upper bound in ms, count)` per bucket; `None` is the overflow bucket.
     pub relay_latency: Vec<(Option<u64>, u64)>,
     /// [`Metrics::relay_latency_sum_ms`].
@@ -278,6 +286,16 @@ impl Metrics {
     /// Sets the peer count.
     pub fn set_peers(&self, peers: u64) {
         self.peers.store(peers, Ordering::Relaxed);
+    }
+
+    /// Says whether the p2p layer accepts connections.
+    pub fn set_listening(&self, listening: bool) {
+        self.listening.store(listening, Ordering::Relaxed);
+    }
+
+    /// Sets the highest tip height a peer announced.
+    pub fn set_best_peer_height(&self, height: u64) {
+        self.best_peer_height.store(height, Ordering::Relaxed);
     }
 
     /// Records one block relay latency (first announcement to connection, or whatever the
@@ -307,6 +325,8 @@ impl Metrics {
             txs_admitted: get(&self.txs_admitted),
             txs_rejected: get(&self.txs_rejected),
             peers: get(&self.peers),
+            listening: self.listening.load(Ordering::Relaxed),
+            best_peer_height: get(&self.best_peer_height),
             relay_latency: self
                 .relay_latency
                 .iter()

@@ -621,3 +621,74 @@ async fn a_node_on_a_shorter_fork_syncs_the_longer_one_from_its_fork_point() {
     b_handle.shutdown().await;
     a_handle.shutdown().await;
 }
+
+/// A node checking real Tensority proofs on the devnet genesis, on the system clock.
+fn pow_checking_node() -> Arc<Node<MemoryKv>> {
+    let genesis = bystack_engine::genesis::genesis_block(Network::Devnet);
+    let pow = bystack_engine::validation::TensorityPow::open("cpu", 1).expect("cpu backend");
+    let chain = Chain::open(
+        Store::in_memory(),
+        &genesis,
+        Arc::new(pow),
+        ChainConfig::default(),
+    )
+    .expect("open chain");
+    Node::new(chain, NodeConfig::new(Network::Devnet))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_relaying_a_block_with_bad_proof_of_work_is_banned() {
+    let victim = pow_checking_node();
+    let victim_handle = start(&victim, Vec::new()).await;
+    let victim_addr = addr(&victim_handle).await;
+    let genesis = victim.genesis_hash();
+    let tip = victim.tip();
+
+    // The victim's own next template with a nonce whose Tensority result misses the target:
+    // a well-formed block that only its proof of work makes invalid.
+    let template = victim.block_template().expect("template");
+    let mut bad = template.block.clone();
+    let backend = bystack_kernels::open_backend("cpu", 1).expect("cpu backend");
+    let prepared = backend.prepare(&template.seed.0).expect("seed");
+    let header_template = bad.header.template();
+    let target = bystack_engine::pow::Target::from_bits(bad.header.bits);
+    bad.header.nonce = (0..)
+        .find(|&n| {
+            let pow = prepared
+                .hash(&header_template.header_hash(n))
+                .expect("hash");
+            !target.is_met_by(&pow)
+        })
+        .expect("a failing nonce");
+
+    let mut attacker = raw_peer(
+        genesis,
+        Status {
+            genesis,
+            tip_height: tip.height,
+            tip_hash: tip.hash,
+        },
+        Vec::new(),
+    );
+    attacker.dial.send(victim_addr).expect("attacker runs");
+    wait_for_peers(&victim_handle, 1).await;
+    let mut subscribed = attacker.subscribed.clone();
+    subscribed
+        .wait_for(|s| *s)
+        .await
+        .expect("the victim subscribes");
+    let data = wire::encode_block_gossip(&bad, wire::now_micros()).expect("encodes");
+    attacker.publish.send(data).expect("attacker runs");
+    let closed = tokio::time::timeout(Duration::from_secs(10), attacker.closed.recv())
+        .await
+        .expect("the victim disconnects the attacker");
+    assert_eq!(closed, Some(victim_handle.local_peer_id()));
+    assert!(victim_handle
+        .is_banned(attacker.peer_id)
+        .await
+        .expect("running"));
+    assert_eq!(victim.tip(), tip);
+    assert!(!victim.has_block(&bad.hash()));
+    assert_eq!(victim.metrics().snapshot().blocks_rejected, 1);
+    victim_handle.shutdown().await;
+}

@@ -20,6 +20,10 @@ pub enum TxError {
         tx_version: u64,
     },
     /// `ErrWrongTransactionSize`: serialized size 0.
+    ///
+    /// Not reachable from wire data: a decoded transaction occupies at least its serflags byte
+    /// and [`Transaction::new`](crate::tx::Transaction::new) measures a non-empty encoding; only
+    /// a hand-set `serialized_size` of 0 meets it.
     #[error("invalid transaction size")]
     WrongTransactionSize,
     /// `ErrBadTimeRange`: a non-zero time range below the block height.
@@ -49,6 +53,9 @@ pub enum TxError {
     #[error("transaction has no results")]
     EmptyResults,
     /// `ErrOverflow`: an amount above 2^63 − 1 or an int64 overflow in the mux balance.
+    ///
+    /// The sum overflow is reachable from wire data (two sources of 2^63 − 1 of one asset);
+    /// a single amount above 2^63 − 1 is not, since amounts are varint63 on the wire.
     #[error("arithmetic overflow/underflow: asset {asset_id}, amount {amount}")]
     Overflow {
         /// The asset whose balance overflowed.
@@ -90,6 +97,14 @@ pub enum TxError {
         storage_gas: i64,
     },
     /// `ErrMismatchedValue`: a value that disagrees between two linked entries.
+    ///
+    /// Not reachable from wire data: both ends of every link take their value from the same
+    /// decoded field, and entries that share an ID share their value (the value is hashed into
+    /// spend, issuance and output IDs; a coinbase's destination copies mux source 0, which holds
+    /// the same output-0 value whenever it refers back to that coinbase). A prevout could share
+    /// its ID with a result of its own transaction only through a hash fixed point (its source
+    /// would be the mux, whose ID depends on the prevout's). Only a hand-built entry map (a
+    /// spend naming another output) meets it.
     #[error("mismatched value at entry {entry}")]
     MismatchedValue {
         /// The entry being checked.
@@ -97,6 +112,11 @@ pub enum TxError {
     },
     /// `ErrMismatchedAssetID`: an issuance whose asset ID is not the one its program and
     /// definition hash to.
+    ///
+    /// Not reachable from wire data: the decoder already rejects such an issuance
+    /// ([`DecodeError::BadAssetId`](crate::encoding::DecodeError::BadAssetId)), and the mapper
+    /// derives the entry's asset from the same program and definition. Only a hand-built entry
+    /// map meets it.
     #[error("mismatched assetID: computed {computed}, issuance wants {wanted}")]
     MismatchedAssetId {
         /// Recomputed from the issuance program and asset definition.
@@ -129,12 +149,20 @@ pub enum TxError {
         what: &'static str,
     },
     /// `bc.ErrMissingEntry`: a reference to an entry that is not in the transaction.
+    ///
+    /// Not reachable from wire data: the walk follows only references the mapper created to
+    /// entries it created (results, the mux, gas inputs, mux sources, a spend's prevout); the
+    /// one wire-chosen reference, a prevout's source, is never walked. Only a hand-built entry
+    /// map meets it.
     #[error("missing entry {id}")]
     MissingEntry {
         /// The referenced ID.
         id: Hash,
     },
     /// `bc.ErrEntryType`: a reference to an entry of the wrong kind.
+    ///
+    /// Not reachable from wire data, for the reason given on [`TxError::MissingEntry`]; entry
+    /// IDs of different kinds never collide (the kind is hashed into the ID).
     #[error("invalid entry type: {kind} entry {id}")]
     EntryType {
         /// The referenced entry.
@@ -143,12 +171,19 @@ pub enum TxError {
         kind: EntryType,
     },
     /// `ErrPosition`: a source or destination position out of range.
+    ///
+    /// Not reachable from wire data: every walked position is an index the mapper assigned
+    /// (input or output ordinal, or 0); the wire-chosen `source_position` of a prevout is never
+    /// walked. Only a hand-built entry map meets it.
     #[error("invalid source or destination position {position}")]
     Position {
         /// The position.
         position: u64,
     },
     /// `ErrMismatchedReference`: a source/destination whose back reference is another entry.
+    ///
+    /// Reachable from wire data: a coinbase input that is not input 0 takes its destination
+    /// from mux source 0, another entry (blocked up front by rule AA from height 142,500).
     #[error("mismatched reference: entry {entry}, back reference {found}")]
     MismatchedReference {
         /// The entry being checked.
@@ -157,6 +192,10 @@ pub enum TxError {
         found: Hash,
     },
     /// `ErrMismatchedPosition`: a source/destination pair whose positions disagree.
+    ///
+    /// Reachable from wire data: two identical spends (or issuances) map to one entry that keeps
+    /// the last input's ordinal, so the earlier mux source disagrees; after the gas became
+    /// valid, so "status fail" (blocked up front by rule AA from height 142,500).
     #[error("mismatched value source/dest position: {found} disagrees with {expected}")]
     MismatchedPosition {
         /// The position expected.
@@ -339,12 +378,16 @@ pub enum UtxoError {
         id: Hash,
     },
     /// The status list does not cover every transaction of the block.
+    ///
+    /// [`UtxoView::apply_block`](super::UtxoView::apply_block) takes the statuses from
+    /// validation, which always covers the block; only a status list handed in from elsewhere
+    /// (a stored record that does not match its block) meets it.
     #[error("transaction status missing for transaction {index}")]
     MissingStatus {
         /// The transaction index.
         index: usize,
     },
-    /// The store failed.
+    /// The store failed (returned by a [`UtxoStore`](super::UtxoStore) and passed on).
     #[error("utxo store: {message}")]
     Store {
         /// The store's error.

@@ -54,6 +54,9 @@ pub enum VmError {
     #[error("false VM result")]
     FalseVmResult,
     /// The program is longer than `i32::MAX` bytes.
+    ///
+    /// Not reachable from wire data: programs are varstr31 (at most `i32::MAX` bytes), and a
+    /// `CHECKPREDICATE` program built on the stack is bounded far lower by the gas limit.
     #[error("program size exceeds maxint32")]
     LongProgram,
     /// Integer overflow in a numeric op.
@@ -69,9 +72,15 @@ pub enum VmError {
     #[error("unexpected end of program")]
     ShortProgram,
     /// An unknown token (Bytom's assembler; kept for parity).
+    ///
+    /// Never returned: this crate has no assembler, and nothing in consensus assembles text.
     #[error("unrecognized token")]
     Token,
     /// An internal error (Bytom's recovered panic; kept for parity, never returned here).
+    ///
+    /// Only guards that cannot fire return it: an empty frame stack, or an opcode that reaches
+    /// the general dispatcher although pushes, expansions and `CHECKPREDICATE` are handled
+    /// before it.
     #[error("unexpected error")]
     Unexpected,
     /// The program's VM version is not 1.

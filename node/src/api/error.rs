@@ -168,6 +168,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        match &self {
+            ApiError::Internal(detail) => tracing::warn!(%detail, "api: internal error"),
+            other => tracing::debug!(error = %other, "api: request refused"),
+        }
         let info = self.info();
         let body = FailEnvelope {
             status: "fail",

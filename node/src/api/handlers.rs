@@ -93,10 +93,9 @@ where
     E: Into<ApiError>,
     F: FnOnce(&Node<K>) -> Result<T, E> + Send + 'static,
 {
-    let result = tokio::task::spawn_blocking(move || call(&node).map_err(Into::into))
+    tokio::task::spawn_blocking(move || call(&node).map_err(Into::<ApiError>::into))
         .await
-        .map_err(|e| ApiError::Internal(format!("node task did not finish: {e}")))?;
-    result
+        .map_err(|e| ApiError::Internal(format!("node task did not finish: {e}")))?
 }
 
 /// The block `selector` names, or [`NodeError::BlockNotFound`].
@@ -309,12 +308,12 @@ pub async fn net_info<K: KvStore + 'static>(
     })
     .await?;
     Ok(Success(NetInfoResponse {
-        listening: false,
-        syncing: false,
+        listening: counters.listening,
+        syncing: counters.best_peer_height > tip.height,
         mining: false,
         peer_count: counters.peers,
         current_block: tip.height,
-        highest_block: tip.height,
+        highest_block: tip.height.max(counters.best_peer_height),
         network_id: network_id(network).to_string(),
         version_info: VersionInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),

@@ -24,16 +24,19 @@
 //! | `net-info` | – | `{listening, syncing, mining, peer_count, current_block, highest_block, network_id, version_info: {version, update, new_version}}` |
 //! | `GET /metrics` | – | Prometheus text (not an envelope), see [`metrics::render`] |
 //!
-//! Block selection (`api/block_retrieve.go`): a `block_hash` wins over a `block_height`;
+//! Block selection (`api/block_retrieve.go`): a `block_hash` wins over a `block_height`
+//! (a hash that is not 64 hex characters is a bad request, where Bytom would fall back to
+//! the height);
 //! with neither, get-block, get-block-header and get-difficulty read height 0 (genesis) and
 //! get-hash-rate reads the tip (height 0 also means the tip there, since genesis has no
 //! parent to measure time from). `difficulty` is `CalcWork(bits)` in decimal;
 //! `hash_rate = CalcWork(bits) / (timestamp − parent timestamp)`. Inputs in get-block have
 //! `type` `spend`, `issue`, `coinbase` (or `opaque`), outputs `control` or `retire`.
 //! net-info's `network_id` is Bytom's chain name (`mainnet`, `wisdom` for testnet,
-//! `solonet`), or `devnet`; `peer_count` is the node's peers gauge. The node does not yet
-//! know whether its p2p layer listens, nor its peers' heights, and has no built-in miner:
-//! `listening`, `syncing` and `mining` are false and `highest_block` is the tip.
+//! `solonet`), or `devnet`; `peer_count` is the node's peers gauge; `listening` says whether
+//! the p2p layer accepts connections; `highest_block` is the highest tip a peer announced (or
+//! ours), and `syncing` is true while it is above ours. The node has no built-in miner, so
+//! `mining` is false.
 //!
 //! Errors (`api/errors.go`): the code and message come from a fixed table, the detail is the
 //! error's own text.

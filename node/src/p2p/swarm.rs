@@ -165,6 +165,7 @@ impl<K: KvStore + 'static> Driver<K> {
                 })?;
         }
         wait_for_listeners(&mut swarm, config.listen.len()).await?;
+        node.metrics().set_listening(!config.listen.is_empty());
         for addr in &config.peers {
             if let Err(e) = swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "cannot dial peer");
@@ -217,6 +218,7 @@ impl<K: KvStore + 'static> Driver<K> {
             task.abort();
         }
         self.node.metrics().set_peers(0);
+        self.node.metrics().set_listening(false);
         self.peer_count.store(0, Ordering::Relaxed);
         tracing::info!("p2p stopped");
     }
@@ -375,6 +377,9 @@ impl<K: KvStore + 'static> Driver<K> {
         let count = self.peers.values().filter(|p| p.status.is_some()).count();
         self.peer_count.store(count, Ordering::Relaxed);
         self.node.metrics().set_peers(count as u64);
+        self.node
+            .metrics()
+            .set_best_peer_height(self.best_peer_height());
     }
 
     fn our_status(&self) -> Status {
@@ -703,6 +708,7 @@ impl<K: KvStore + 'static> Driver<K> {
                     {
                         status.tip_height = status.tip_height.max(height);
                     }
+                    self.update_peer_count();
                     if self.sync.is_none() {
                         tracing::debug!(peer = %source, height, "orphan: syncing from its sender");
                         self.start_sync(source, height);
