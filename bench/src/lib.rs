@@ -9,6 +9,7 @@ pub mod hashcmd;
 pub mod peak;
 pub mod pswv;
 pub mod pswv_rocks;
+pub mod stratum;
 pub mod tensority;
 pub mod verify;
 

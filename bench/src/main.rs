@@ -154,6 +154,9 @@ enum Command {
     /// Batched proof-of-work verification against one-by-one on one backend: N block IDs
     /// under one seed through one `hash_batch` vs N `hash` calls; blocks/s and the ratio.
     Verify(bystack_bench::verify::VerifyArgs),
+    /// Load on the node's stratum server over loopback: verified shares/s against the
+    /// verification backend's standalone rate, and cheap rejections/s.
+    Stratum(bystack_bench::stratum::StratumArgs),
     /// Lists the backends this build knows, with availability on this machine.
     List {
         /// One JSON object per backend.
@@ -413,6 +416,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Verify(args) => bystack_bench::verify::main(&args),
+        Command::Stratum(args) => bystack_bench::stratum::main(&args),
         Command::List { json } => {
             if json {
                 for b in list_backends() {

@@ -33,6 +33,7 @@ pub mod p2p;
 pub mod run;
 pub mod service;
 pub mod store;
+pub mod stratum;
 pub mod template;
 pub mod verify;
 
