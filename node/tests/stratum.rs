@@ -572,3 +572,55 @@ async fn idle_and_slowloris_connections_are_dropped() {
     assert!(slow.closed().await);
     assert!(run.server.sessions().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vardiff_lowers_a_silent_sessions_difficulty_and_raises_a_flooding_ones() {
+    let run = start(StratumConfig {
+        initial_difficulty: 32,
+        target_share_interval: Duration::from_millis(200),
+        retarget_window: Duration::from_millis(800),
+        ..StratumConfig::default()
+    })
+    .await;
+    let difficulty = |job: &Value| {
+        ShareTarget::from_hex(job["target"].as_str().unwrap())
+            .unwrap()
+            .difficulty()
+    };
+
+    // Silent: a quarter of the difficulty after one window.
+    let mut silent = Client::connect(run.addr).await;
+    let first = silent.login("quiet.1").await;
+    assert!((difficulty(&first) - 32.0).abs() < 0.01);
+    let lowered = silent.next_job().await;
+    assert!((difficulty(&lowered) - 8.0).abs() < 0.01, "{lowered}");
+    assert_ne!(lowered["job_id"], first["job_id"]);
+    assert_ne!(
+        lowered["timestamp"], first["timestamp"],
+        "a vardiff job repeats a header"
+    );
+
+    // Flooding: at difficulty 1 every hash is a share; sixty of them, over twice the 25 a
+    // window expects, raise it at the next look without waiting for the window's end.
+    let run = start(StratumConfig {
+        initial_difficulty: 1,
+        target_share_interval: Duration::from_millis(200),
+        retarget_window: Duration::from_secs(5),
+        ..StratumConfig::default()
+    })
+    .await;
+    let mut busy = Client::connect(run.addr).await;
+    let job = busy.login("busy.1").await;
+    let w = work(&job);
+    let mut used = Vec::new();
+    for _ in 0..60 {
+        let nonce = find(&w, Kind::Share, &used);
+        used.push(nonce);
+        assert!(ok(&busy.submit("busy.1", &job, nonce).await));
+    }
+    let raised = busy.next_job().await;
+    assert!(difficulty(&raised) > 1.0, "{raised}");
+    // Never above the block's own difficulty (64 hashes on devnet).
+    assert!(difficulty(&raised) <= 64.1, "{raised}");
+    assert_eq!(run.server.sessions()[0].accepted, 60);
+}
