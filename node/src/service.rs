@@ -145,6 +145,14 @@ pub enum NodeError {
     /// `submit-work` for a template that is no longer current.
     #[error("pending mining block has been changed")]
     StaleWork,
+    /// Submitted work whose nonce or timestamp no block header can hold (both are varint63).
+    #[error("invalid work: {field} {value} is above 2^63 - 1")]
+    InvalidWork {
+        /// `nonce` or `timestamp`.
+        field: &'static str,
+        /// The value submitted.
+        value: u64,
+    },
     /// `submit-work` produced an orphan.
     #[error("submit result is orphan")]
     OrphanWork,
@@ -952,6 +960,11 @@ impl<K: KvStore> Node<K> {
     /// [`NodeError::StaleWork`], [`NodeError::OrphanWork`], [`NodeError::Chain`] (e.g. a
     /// nonce that does not meet the target), [`NodeError::Poisoned`].
     pub fn submit_work(&self, header: &BlockHeader) -> NodeResult<ProcessOutcome> {
+        for (field, value) in [("nonce", header.nonce), ("timestamp", header.timestamp)] {
+            if value > i64::MAX as u64 {
+                return Err(NodeError::InvalidWork { field, value });
+            }
+        }
         let mut chain = self.chain()?;
         let block = {
             let cache = lock(&self.templates, "templates")?;

@@ -168,6 +168,26 @@ fn get_work_mine_submit_work_round_trip_grows_the_chain_and_refuses_stale_work()
         })) => {}
         other => panic!("expected a proof-of-work rejection, got {other:?}"),
     }
+    // A nonce or timestamp no header can encode (varint63) is refused before anything else.
+    let mut huge = work.header.clone();
+    huge.nonce = 1 << 63;
+    assert_eq!(
+        node.submit_work(&huge),
+        Err(NodeError::InvalidWork {
+            field: "nonce",
+            value: 1 << 63
+        })
+    );
+    huge.nonce = 0;
+    huge.timestamp = u64::MAX;
+    assert!(matches!(
+        node.submit_work(&huge),
+        Err(NodeError::InvalidWork {
+            field: "timestamp",
+            ..
+        })
+    ));
+    assert_eq!(node.tip().height, 1);
     // A header whose commitment is no template of this parent.
     let mut foreign = work.header.clone();
     foreign.transactions_merkle_root = Hash([7; 32]);

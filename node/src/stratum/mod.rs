@@ -56,7 +56,8 @@ pub struct StratumConfig {
     pub max_sessions: usize,
     /// Sessions at once from one IP address.
     pub max_sessions_per_ip: usize,
-    /// This server's id, the top 4 bits of every nonce prefix.
+    /// This server's id (0–7), the top 4 bits of every nonce prefix (the top bit stays 0:
+    /// nonces are varint63).
     pub server_id: u8,
     /// Jobs each session remembers.
     pub job_ring: usize,
@@ -309,9 +310,9 @@ impl<K: KvStore + 'static> StratumServer<K> {
     /// [`StratumError::Backend`], [`StratumError::Config`] (no sessions, a server id over 15,
     /// a zero job ring or difficulty bounds out of order), [`StratumError::Io`].
     pub fn new(node: Arc<Node<K>>, config: StratumConfig) -> Result<Arc<Self>, StratumError> {
-        if config.max_sessions == 0 || config.server_id > 15 || config.job_ring == 0 {
+        if config.max_sessions == 0 || config.server_id > 7 || config.job_ring == 0 {
             return Err(StratumError::Config(
-                "max_sessions and job_ring must be positive, server_id at most 15".into(),
+                "max_sessions and job_ring must be positive, server_id at most 7 (nonces stay below 2^63)".into(),
             ));
         }
         if config.min_difficulty == 0

@@ -249,7 +249,8 @@ impl ShareTarget {
     }
 }
 
-/// Parses a submitted nonce: 1–16 lowercase hex digits, big-endian.
+/// Parses a submitted nonce: 1–16 lowercase hex digits, big-endian, below 2^63 (a header's
+/// nonce is a varint63: a larger one could never be part of a block).
 pub fn parse_nonce(text: &str) -> Option<u64> {
     let valid = (1..=16).contains(&text.len())
         && text
@@ -258,7 +259,7 @@ pub fn parse_nonce(text: &str) -> Option<u64> {
     if !valid {
         return None;
     }
-    u64::from_str_radix(text, 16).ok()
+    u64::from_str_radix(text, 16).ok().filter(|&n| n < 1 << 63)
 }
 
 #[cfg(test)]
@@ -295,7 +296,19 @@ mod tests {
     fn nonces_are_lowercase_big_endian_hex() {
         assert_eq!(parse_nonce("0c04000001000000"), Some(0x0c04_0000_0100_0000));
         assert_eq!(parse_nonce("1f"), Some(31));
-        for bad in ["", "1F", "0x1f", "00000000000000000", "zz", "-1", "1 "] {
+        assert_eq!(parse_nonce("7fffffffffffffff"), Some(i64::MAX as u64));
+        // A header's nonce is a varint63: 2^63 and above can never be in a block.
+        for bad in [
+            "",
+            "1F",
+            "0x1f",
+            "00000000000000000",
+            "zz",
+            "-1",
+            "1 ",
+            "8000000000000000",
+            "ffffffffffffffff",
+        ] {
             assert_eq!(parse_nonce(bad), None, "{bad:?}");
         }
     }
