@@ -10,6 +10,8 @@
 //! mining_address = "dm1q…"        # or mining_program = "0014…" (hex control program)
 //! pow_backend = "auto"            # Tensority backend for proof-of-work checks
 //! sync_window = 128               # blocks per PSWV window while syncing
+//! stratum = "0.0.0.0:3333"        # BTM stratum server for mining rigs; omit to serve none
+//! stratum_share_seconds = 20      # vardiff aims at one share per this many seconds
 //! ```
 
 use std::net::SocketAddr;
@@ -65,6 +67,12 @@ pub enum ConfigError {
     /// A zero sync window.
     #[error("sync window must be at least 1 block")]
     SyncWindow,
+    /// A stratum address that is not `IP:PORT`.
+    #[error("stratum address `{0}` is not IP:PORT")]
+    StratumAddr(String),
+    /// A zero share interval.
+    #[error("stratum share interval must be at least 1 second")]
+    StratumShareSeconds,
 }
 
 /// The settings as given: every field optional, from flags or from the file.
@@ -91,6 +99,10 @@ pub struct RawSettings {
     pub pow_backend: Option<String>,
     /// Blocks per PSWV window while syncing.
     pub sync_window: Option<usize>,
+    /// Stratum server address.
+    pub stratum: Option<String>,
+    /// Seconds per share that vardiff aims at.
+    pub stratum_share_seconds: Option<u64>,
 }
 
 impl RawSettings {
@@ -132,6 +144,8 @@ impl RawSettings {
             mining_program: over.mining_program.or(self.mining_program),
             pow_backend: over.pow_backend.or(self.pow_backend),
             sync_window: over.sync_window.or(self.sync_window),
+            stratum: over.stratum.or(self.stratum),
+            stratum_share_seconds: over.stratum_share_seconds.or(self.stratum_share_seconds),
         }
     }
 
@@ -148,6 +162,16 @@ impl RawSettings {
             .api
             .map(|a| a.parse().map_err(|_| ConfigError::ApiAddr(a)))
             .transpose()?;
+        let stratum = self
+            .stratum
+            .map(|a| a.parse().map_err(|_| ConfigError::StratumAddr(a)))
+            .transpose()?;
+        let stratum_share_seconds = self
+            .stratum_share_seconds
+            .unwrap_or(DEFAULT_STRATUM_SHARE_SECONDS);
+        if stratum_share_seconds == 0 {
+            return Err(ConfigError::StratumShareSeconds);
+        }
         let parse_all = |list: Vec<String>| -> Result<Vec<Multiaddr>, ConfigError> {
             list.into_iter()
                 .map(|value| {
@@ -183,12 +207,18 @@ impl RawSettings {
             mining,
             pow_backend: self.pow_backend.unwrap_or_else(|| "auto".to_string()),
             sync_window,
+            stratum,
+            stratum_share_seconds,
         })
     }
 }
 
 /// Blocks per PSWV window while syncing, unless configured.
 pub const DEFAULT_SYNC_WINDOW: usize = 128;
+
+/// Seconds per share that the stratum server's vardiff aims at, unless configured (about three
+/// shares a minute, as production BTM pools do).
+pub const DEFAULT_STRATUM_SHARE_SECONDS: u64 = 20;
 
 /// Who the node's block templates pay.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +248,10 @@ pub struct Settings {
     pub pow_backend: String,
     /// Blocks per PSWV window while syncing.
     pub sync_window: usize,
+    /// Stratum server address, if served.
+    pub stratum: Option<SocketAddr>,
+    /// Seconds per share that vardiff aims at.
+    pub stratum_share_seconds: u64,
 }
 
 #[cfg(test)]
@@ -239,6 +273,8 @@ mod tests {
         assert!(s.listen.is_empty() && s.peers.is_empty());
         assert_eq!(s.pow_backend, "auto");
         assert_eq!(s.sync_window, DEFAULT_SYNC_WINDOW);
+        assert_eq!(s.stratum, None);
+        assert_eq!(s.stratum_share_seconds, DEFAULT_STRATUM_SHARE_SECONDS);
     }
 
     #[test]
@@ -252,6 +288,8 @@ mod tests {
             peers = ["/ip4/10.0.0.2/tcp/46656", "/ip4/10.0.0.3/tcp/46656"]
             mining_program = "0014aabb"
             sync_window = 64
+            stratum = "127.0.0.1:3333"
+            stratum_share_seconds = 1
             "#,
         )
         .unwrap();
@@ -271,6 +309,8 @@ mod tests {
             Some(MiningPayee::Program(vec![0x00, 0x14, 0xaa, 0xbb]))
         );
         assert_eq!(s.sync_window, 64);
+        assert_eq!(s.stratum, Some("127.0.0.1:3333".parse().unwrap()));
+        assert_eq!(s.stratum_share_seconds, 1);
     }
 
     #[test]
@@ -322,6 +362,20 @@ mod tests {
         assert!(matches!(
             bad(RawSettings::default()),
             ConfigError::NoDataDir
+        ));
+        assert!(matches!(
+            bad(RawSettings {
+                stratum: Some("3333".into()),
+                ..flags()
+            }),
+            ConfigError::StratumAddr(_)
+        ));
+        assert!(matches!(
+            bad(RawSettings {
+                stratum_share_seconds: Some(0),
+                ..flags()
+            }),
+            ConfigError::StratumShareSeconds
         ));
     }
 

@@ -16,7 +16,7 @@ use clap::{Args, Parser, Subcommand};
     about = "The bystack Bytom node",
     long_about = "The bystack Bytom node. Without a subcommand it runs the node: the chain \
                   database under --data-dir, the Bytom-compatible HTTP API on --api, libp2p \
-                  relay and sync on --listen / --peer. Settings may come from a TOML file \
+                  relay and sync on --listen / --peer, the BTM stratum server on --stratum. Settings may come from a TOML file \
                   (--config); flags win over the file."
 )]
 struct Cli {
@@ -60,6 +60,12 @@ struct RunArgs {
     /// Blocks per PSWV window while syncing. [default: 128]
     #[arg(long, value_name = "BLOCKS")]
     sync_window: Option<usize>,
+    /// Serve the BTM stratum protocol to mining rigs on this address (e.g. 0.0.0.0:3333).
+    #[arg(long, value_name = "IP:PORT")]
+    stratum: Option<String>,
+    /// Vardiff aims at one share per this many seconds per session. [default: 20]
+    #[arg(long, value_name = "SECONDS")]
+    stratum_share_seconds: Option<u64>,
 }
 
 impl RunArgs {
@@ -74,6 +80,8 @@ impl RunArgs {
             mining_program: self.mining_program,
             pow_backend,
             sync_window: self.sync_window,
+            stratum: self.stratum,
+            stratum_share_seconds: self.stratum_share_seconds,
         }
     }
 }

@@ -1,13 +1,15 @@
 //! Running a node from [`Settings`]: the chain database on RocksDB under the data directory,
-//! the service, and the front-ends the settings ask for (HTTP API, libp2p relay and sync).
+//! the service, and the front-ends the settings ask for (HTTP API, libp2p relay and sync, BTM
+//! stratum server).
 //! The `bystack-node` binary is [`start`], then Ctrl-C or SIGTERM, then [`RunningNode::stop`];
-//! tests and the miner's embedded node use the same path.
+//! the process tests use the same path.
 //!
 //! Data directory layout: `chain/` (RocksDB), `p2p.key` (the node's libp2p identity, created
 //! on first start so that its peer ID stays the same across restarts).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bystack_engine::genesis::genesis_block;
 use bystack_engine::validation::{PowCheck, TensorityPow};
@@ -20,6 +22,7 @@ use crate::config::{MiningPayee, Settings};
 use crate::p2p::{self, P2pConfig, P2pHandle};
 use crate::service::{Node, NodeConfig};
 use crate::store::{RocksKv, RocksOptions, Store};
+use crate::stratum::{StratumConfig, StratumServer};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,18 @@ pub enum RunError {
     /// A startup task failed unexpectedly.
     #[error("internal: {0}")]
     Internal(String),
+    /// The stratum address could not be bound.
+    #[error("stratum address {addr}: {source}")]
+    StratumBind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stratum server could not start.
+    #[error("stratum: {0}")]
+    Stratum(#[from] crate::stratum::StratumError),
     /// The p2p layer could not start.
     #[error("p2p: {0}")]
     P2p(#[from] p2p::P2pError),
@@ -75,8 +90,10 @@ pub struct RunningNode {
     pub api_addr: Option<SocketAddr>,
     /// The p2p layer, when any listen address or peer was configured.
     pub p2p: Option<P2pHandle>,
+    /// The stratum server and its bound address, when served.
+    pub stratum: Option<(Arc<StratumServer<RocksKv>>, SocketAddr)>,
     stop: watch::Sender<bool>,
-    api_task: Option<JoinHandle<std::io::Result<()>>>,
+    tasks: Vec<(&'static str, JoinHandle<std::io::Result<()>>)>,
 }
 
 impl std::fmt::Debug for RunningNode {
@@ -146,8 +163,9 @@ pub async fn start_with(
         node: node.clone(),
         api_addr: None,
         p2p: None,
+        stratum: None,
         stop,
-        api_task: None,
+        tasks: Vec::new(),
     };
     if let Some(addr) = settings.api {
         let listener = match tokio::net::TcpListener::bind(addr).await {
@@ -162,13 +180,43 @@ pub async fn start_with(
         let shutdown = async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        running.api_task = Some(tokio::spawn(crate::api::serve(
-            node.clone(),
-            listener,
-            shutdown,
-        )));
+        running.tasks.push((
+            "HTTP API",
+            tokio::spawn(crate::api::serve(node.clone(), listener, shutdown)),
+        ));
         running.api_addr = Some(bound);
         tracing::info!(addr = %bound, "HTTP API listening");
+    }
+    if let Some(addr) = settings.stratum {
+        let config = StratumConfig {
+            target_share_interval: Duration::from_secs(settings.stratum_share_seconds),
+            ..StratumConfig::default()
+        };
+        let server = match StratumServer::new(node.clone(), config) {
+            Ok(server) => server,
+            Err(e) => {
+                running.stop().await;
+                return Err(e.into());
+            }
+        };
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => listener,
+            Err(source) => {
+                running.stop().await;
+                return Err(RunError::StratumBind { addr, source });
+            }
+        };
+        let bound = listener.local_addr().unwrap_or(addr);
+        let mut stopped = stopped.clone();
+        let shutdown = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        running.tasks.push((
+            "stratum server",
+            tokio::spawn(server.clone().serve(listener, shutdown)),
+        ));
+        running.stratum = Some((server, bound));
+        tracing::info!(addr = %bound, "stratum listening");
     }
     if !settings.listen.is_empty() || !settings.peers.is_empty() {
         let keypair = match p2p::load_or_create_keypair(&settings.data_dir.join("p2p.key")) {
@@ -206,10 +254,10 @@ impl RunningNode {
         if let Some(p2p) = self.p2p.take() {
             p2p.shutdown().await;
         }
-        if let Some(task) = self.api_task.take() {
+        for (name, task) in self.tasks.drain(..) {
             match task.await {
-                Ok(Err(e)) => tracing::warn!(error = %e, "HTTP API stopped with an error"),
-                Err(e) => tracing::warn!(error = %e, "HTTP API task failed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "{name} stopped with an error"),
+                Err(e) => tracing::warn!(error = %e, "{name} task failed"),
                 Ok(Ok(())) => {}
             }
         }

@@ -65,10 +65,12 @@ fn ok(addr: SocketAddr, path: &str, body: &str) -> Value {
     json["data"].clone()
 }
 
-/// A running `bystack-node` whose stderr is read until the API address is logged.
+/// A running `bystack-node` whose stderr is read for the addresses it logs (`… listening
+/// addr=IP:PORT`).
 struct NodeProcess {
     child: Child,
     api: SocketAddr,
+    stratum: Option<SocketAddr>,
 }
 
 impl NodeProcess {
@@ -83,26 +85,38 @@ impl NodeProcess {
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut sent = false;
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if !sent && line.contains("HTTP API listening") {
-                    let addr = line
-                        .split("addr=")
-                        .nth(1)
-                        .and_then(|rest| rest.split_whitespace().next())
-                        .and_then(|a| a.parse::<SocketAddr>().ok());
-                    if let Some(addr) = addr {
-                        let _ = tx.send(addr);
-                        sent = true;
-                    }
+                if !line.contains("listening") {
+                    continue;
+                }
+                let addr = line
+                    .split("addr=")
+                    .nth(1)
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|a| a.parse::<SocketAddr>().ok());
+                if let Some(addr) = addr {
+                    let _ = tx.send((line.contains("stratum"), addr));
                 }
             }
         });
-        let api = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the node logs its API address");
-        NodeProcess { child, api }
+        let wants_stratum = args.contains(&"--stratum");
+        let (mut api, mut stratum) = (None, None);
+        while api.is_none() || (wants_stratum && stratum.is_none()) {
+            let (is_stratum, addr) = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the node logs its listening addresses");
+            if is_stratum {
+                stratum = Some(addr);
+            } else {
+                api = Some(addr);
+            }
+        }
+        NodeProcess {
+            child,
+            api: api.expect("API address"),
+            stratum,
+        }
     }
 
     /// SIGTERM, then the exit status.
@@ -186,17 +200,40 @@ fn the_node_binary_serves_mines_stops_and_restarts_where_it_was() {
     let tip = ok(node.api, "get-block-hash", "{}");
     assert!(node.terminate().success(), "exit 0 on SIGTERM");
 
-    // Same data directory, flags instead of the file's API address: the chain is still there.
+    // Same data directory, flags instead of the file's API address, and a stratum server: the
+    // chain is still there, and a rig logging in gets a job on top of it.
     let node = NodeProcess::start(&[
         "--config",
         config,
         "--api",
+        "127.0.0.1:0",
+        "--stratum",
         "127.0.0.1:0",
         "--pow-backend",
         "cpu",
     ]);
     assert_eq!(ok(node.api, "get-block-count", "{}")["block_count"], 2);
     assert_eq!(ok(node.api, "get-block-hash", "{}"), tip);
+    let mut rig = TcpStream::connect(node.stratum.expect("stratum address")).expect("connect");
+    rig.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    writeln!(
+        rig,
+        r#"{{"id":1,"jsonrpc":"2.0","method":"login","params":{{"login":"acct.rig1","pass":"x","agent":"test/1.0"}}}}"#
+    )
+    .expect("login");
+    let mut reply = String::new();
+    BufReader::new(&rig)
+        .read_line(&mut reply)
+        .expect("login reply");
+    let reply: Value = serde_json::from_str(&reply).expect("JSON line");
+    assert_eq!(reply["id"], 1, "{reply}");
+    assert!(reply["error"].is_null(), "{reply}");
+    let job = &reply["result"]["job"];
+    assert_eq!(
+        job["height"], "0300000000000000",
+        "job for height 3: {reply}"
+    );
     assert!(node.terminate().success());
 }
 
