@@ -9,9 +9,10 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bystack_engine::{BlockHeader, Hash};
+use bystack_node::api::types::HeaderJson;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
 use crate::http::Endpoint;
@@ -24,79 +25,6 @@ const RECENT_JOBS: usize = 8;
 
 /// The text bytomd and bystack-node give for work on a replaced template.
 pub const STALE_WORK_TEXT: &str = "pending mining block has been changed";
-
-/// The block commitment in `get-work-json` / `submit-work-json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JsonCommitment {
-    /// Merkle root of the transaction IDs (64 hex).
-    pub transaction_merkle_root: String,
-    /// Merkle root of the transaction statuses (64 hex).
-    pub transaction_status_hash: String,
-}
-
-/// A header in `get-work-json` / `submit-work-json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JsonHeader {
-    /// Version.
-    pub version: u64,
-    /// Height.
-    pub height: u64,
-    /// Parent hash (64 hex).
-    pub previous_block_hash: String,
-    /// Unix seconds.
-    pub timestamp: u64,
-    /// Nonce.
-    pub nonce: u64,
-    /// Compact target.
-    pub bits: u64,
-    /// The commitment.
-    pub block_commitment: JsonCommitment,
-}
-
-impl JsonHeader {
-    /// The wire form of `header`.
-    pub fn from_header(header: &BlockHeader) -> Self {
-        Self {
-            version: header.version,
-            height: header.height,
-            previous_block_hash: header.previous_block_hash.to_hex(),
-            timestamp: header.timestamp,
-            nonce: header.nonce,
-            bits: header.bits,
-            block_commitment: JsonCommitment {
-                transaction_merkle_root: header.transactions_merkle_root.to_hex(),
-                transaction_status_hash: header.transaction_status_hash.to_hex(),
-            },
-        }
-    }
-
-    /// The header it describes.
-    ///
-    /// # Errors
-    /// A message naming the field whose hex is bad.
-    pub fn to_header(&self) -> Result<BlockHeader, String> {
-        let hash = |field: &str, text: &str| {
-            Hash::from_hex(text).map_err(|e| format!("{field} {text:?}: {e}"))
-        };
-        Ok(BlockHeader {
-            version: self.version,
-            height: self.height,
-            previous_block_hash: hash("previous_block_hash", &self.previous_block_hash)?,
-            timestamp: self.timestamp,
-            transactions_merkle_root: hash(
-                "transaction_merkle_root",
-                &self.block_commitment.transaction_merkle_root,
-            )?,
-            transaction_status_hash: hash(
-                "transaction_status_hash",
-                &self.block_commitment.transaction_status_hash,
-            )?,
-            nonce: self.nonce,
-            bits: self.bits,
-            commitment_suffix: Vec::new(),
-        })
-    }
-}
 
 #[derive(Debug, Deserialize)]
 struct Envelope {
@@ -111,7 +39,7 @@ struct Envelope {
 
 #[derive(Debug, Deserialize)]
 struct WorkJson {
-    block_header: JsonHeader,
+    block_header: HeaderJson,
     seed: String,
 }
 
@@ -210,7 +138,7 @@ impl NodeClient {
     /// # Errors
     /// Transport errors and [`SourceError::Protocol`] for a malformed reply.
     pub async fn submit_work(&self, header: &BlockHeader) -> Result<Verdict, SourceError> {
-        let body = serde_json::json!({ "block_header": JsonHeader::from_header(header) });
+        let body = serde_json::json!({ "block_header": HeaderJson::from_header(header) });
         let envelope = self.call("submit-work-json", &body.to_string()).await?;
         if envelope.status == "success" {
             return match envelope.data {
@@ -425,7 +353,7 @@ mod tests {
         assert_eq!(header.bits, 0x2000_0000_0004_0000);
         assert_eq!(seed, Hash([0x11; 32]));
         assert_eq!(
-            JsonHeader::from_header(&header).to_header().unwrap(),
+            HeaderJson::from_header(&header).to_header().unwrap(),
             header
         );
         for expect_protocol in [true, true, true] {

@@ -9,20 +9,17 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bystack_engine::devnet::Adversity;
-use bystack_engine::pow::Target;
 use bystack_engine::validation::{PowCheck, SkipPow, TensorityPow};
 use bystack_engine::{BlockHeader, Hash};
-use bystack_kernels::open_backend;
 use bystack_node::api::types::HeaderJson;
 use bystack_node::chain::ChainConfig;
 use bystack_node::config::RawSettings;
 use bystack_node::run::{self, RunningNode};
-use common::{blocks, generator, NOW};
+use common::{blocks, generator, solve_header, NOW};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -124,27 +121,9 @@ async fn mine_over_http(api: SocketAddr) -> Hash {
     let work = ok(api, "get-work-json", "{}").await;
     let mut header = header_of(&work);
     let seed = Hash::from_hex(work["seed"].as_str().expect("seed")).expect("seed");
-    header = tokio::task::spawn_blocking(move || {
-        let backend = open_backend("cpu", 1).expect("cpu backend");
-        let prepared = backend.prepare(&seed.0).expect("seed");
-        let template = header.template();
-        let target = Target::from_bits(header.bits);
-        let stop = AtomicBool::new(false);
-        let mut start = 0;
-        loop {
-            let outcome = prepared
-                .search(&template, start..start + 16, &target, &stop)
-                .expect("search");
-            if let Some(hit) = outcome.hits.first() {
-                header.nonce = hit.nonce;
-                return header;
-            }
-            start += 16;
-            assert!(start < 1 << 16, "no nonce at devnet difficulty");
-        }
-    })
-    .await
-    .expect("solver");
+    header = tokio::task::spawn_blocking(move || solve_header(header, &seed))
+        .await
+        .expect("solver");
     assert_eq!(
         ok(api, "submit-work-json", &submission(&header)).await,
         Value::Bool(true)

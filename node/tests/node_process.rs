@@ -11,16 +11,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bystack_engine::consensus::Network;
 use bystack_engine::devnet::{Adversity, XorShift};
-use bystack_engine::pow::Target;
 use bystack_engine::validation::SkipPow;
 use bystack_engine::{BlockHeader, Hash};
-use bystack_kernels::open_backend;
 use bystack_node::api::types::HeaderJson;
 use bystack_node::chain::{Chain, ChainConfig};
 use bystack_node::config::RawSettings;
@@ -149,28 +146,12 @@ impl Drop for NodeProcess {
 
 /// Finds a nonce for `work` (a get-work-json reply) with the CPU backend.
 fn solve(work: &Value) -> BlockHeader {
-    let mut header = serde_json::from_value::<HeaderJson>(work["block_header"].clone())
+    let header = serde_json::from_value::<HeaderJson>(work["block_header"].clone())
         .expect("header JSON")
         .to_header()
         .expect("header");
     let seed = Hash::from_hex(work["seed"].as_str().expect("seed")).expect("seed");
-    let backend = open_backend("cpu", 2).expect("cpu backend");
-    let prepared = backend.prepare(&seed.0).expect("seed");
-    let template = header.template();
-    let target = Target::from_bits(header.bits);
-    let stop = AtomicBool::new(false);
-    let mut start = 0;
-    loop {
-        let outcome = prepared
-            .search(&template, start..start + 8, &target, &stop)
-            .expect("search");
-        if let Some(hit) = outcome.hits.first() {
-            header.nonce = hit.nonce;
-            return header;
-        }
-        start += 8;
-        assert!(start < 1 << 16, "no nonce in 65,536 at devnet difficulty");
-    }
+    solve_header(header, &seed)
 }
 
 #[test]

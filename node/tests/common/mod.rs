@@ -167,3 +167,25 @@ pub struct Fork {
     /// The hash of the prefix's last block (the branches' parent).
     pub parent: Hash,
 }
+
+/// `header` with a nonce that meets its bits under `seed`, found with the CPU backend (devnet
+/// difficulty: 1 hash in 64 on average).
+pub fn solve_header(mut header: BlockHeader, seed: &Hash) -> BlockHeader {
+    let backend = bystack_kernels::open_backend("cpu", 1).expect("cpu backend");
+    let prepared = backend.prepare(&seed.0).expect("seed");
+    let template = header.template();
+    let target = bystack_engine::pow::Target::from_bits(header.bits);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let mut start = 0;
+    loop {
+        let outcome = prepared
+            .search(&template, start..start + 16, &target, &stop)
+            .expect("search");
+        if let Some(hit) = outcome.hits.first() {
+            header.nonce = hit.nonce;
+            return header;
+        }
+        start += 16;
+        assert!(start < 1 << 16, "no nonce in 65,536 at devnet difficulty");
+    }
+}
