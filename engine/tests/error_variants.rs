@@ -7,12 +7,13 @@
 //! entry map by hand: the one level at which validation can meet such a graph. The doc comment
 //! of each such variant says why the wire cannot reach it.
 
-use bystack_engine::block::{Block, BlockHeader};
+mod common;
+
+use bystack_engine::block::Block;
 use bystack_engine::consensus::{block_subsidy, initial_seed, Network};
 use bystack_engine::entries::{EntryType, InputEntry, ResultEntry};
 use bystack_engine::genesis::genesis_block;
 use bystack_engine::hash::{sha3, AssetId, Hash, BTM_ASSET_ID};
-use bystack_engine::merkle::{tx_merkle_root, tx_status_merkle_root};
 use bystack_engine::tx::{
     CoinbaseInput, IssuanceInput, SpendInput, Transaction, TxData, TxInput, TxOutput,
 };
@@ -25,6 +26,7 @@ use bystack_engine::vm::{
     op, parse_op, parse_program, run_raw, EmptyContext, Program, SignatureVerifier, VmError,
 };
 use bystack_engine::{DecodeError, EncodeError};
+use common::assemble;
 
 // ---------------------------------------------------------------------------------------------
 // Builders
@@ -279,31 +281,6 @@ fn parent_of(block: &Block) -> ParentInfo {
         median_time: h.timestamp,
         seed: initial_seed(),
     }
-}
-
-/// A block on `parent` holding `txs`, with correct merkle roots.
-fn assemble(parent: &ParentInfo, txs: Vec<Transaction>) -> Block {
-    let mut block = Block {
-        header: BlockHeader {
-            version: 1,
-            height: parent.height + 1,
-            previous_block_hash: parent.hash,
-            timestamp: parent.median_time + 150,
-            transactions_merkle_root: Hash::ZERO,
-            transaction_status_hash: Hash::ZERO,
-            nonce: 0,
-            bits: parent.bits_expected,
-            commitment_suffix: Vec::new(),
-        },
-        transactions: txs,
-    };
-    block.header.transactions_merkle_root = tx_merkle_root(&block.tx_ids());
-    let status: Vec<bool> = validate_txs(&block)
-        .iter()
-        .map(TxOutcome::status_fail)
-        .collect();
-    block.header.transaction_status_hash = tx_status_merkle_root(&status);
-    block
 }
 
 fn coinbase_paying(program: Vec<u8>, amount: u64) -> Transaction {

@@ -3,20 +3,22 @@
 //! `SkipPow`), and must agree on the first invalid block, its error, the statuses and every
 //! UTXO entry of the final store.
 
-use bystack_engine::block::{Block, BlockHeader};
+mod common;
+
+use bystack_engine::block::Block;
 use bystack_engine::consensus::{block_subsidy, Network};
 use bystack_engine::ed25519::SigningKey;
 use bystack_engine::genesis::genesis_block;
 use bystack_engine::hash::{sha3, AssetId, Hash, BTM_ASSET_ID};
-use bystack_engine::merkle::{tx_merkle_root, tx_status_merkle_root};
+use bystack_engine::merkle::tx_merkle_root;
 use bystack_engine::pswv::{
     sequential, validate_and_commit, validate_and_commit_windows, validate_window, ChainContext,
     Overlay, WindowError, WindowOutcome,
 };
 use bystack_engine::tx::{CoinbaseInput, SpendInput, Transaction, TxData, TxInput, TxOutput};
 use bystack_engine::validation::{
-    validate_tx, validate_txs, BlockContext, BlockError, MemoryUtxoStore, ParentInfo, SkipPow,
-    TxOutcome, UtxoEntry, UtxoError, UtxoStore, UtxoView, UtxoWrite,
+    validate_tx, BlockContext, BlockError, MemoryUtxoStore, ParentInfo, SkipPow, UtxoEntry,
+    UtxoError, UtxoStore, UtxoView, UtxoWrite,
 };
 use bystack_engine::vm::p2wpkh_program;
 use ripemd::Digest as _;
@@ -133,27 +135,7 @@ fn block_on(parent: &ParentInfo, txs: Vec<Transaction>) -> Block {
         .sum();
     let mut all = vec![coinbase(height, block_subsidy(height) + fees)];
     all.extend(txs);
-    let mut block = Block {
-        header: BlockHeader {
-            version: 1,
-            height,
-            previous_block_hash: parent.hash,
-            timestamp: parent.median_time + 150,
-            transactions_merkle_root: Hash::ZERO,
-            transaction_status_hash: Hash::ZERO,
-            nonce: 0,
-            bits: parent.bits_expected,
-            commitment_suffix: Vec::new(),
-        },
-        transactions: all,
-    };
-    block.header.transactions_merkle_root = tx_merkle_root(&block.tx_ids());
-    let status: Vec<bool> = validate_txs(&block)
-        .iter()
-        .map(TxOutcome::status_fail)
-        .collect();
-    block.header.transaction_status_hash = tx_status_merkle_root(&status);
-    block
+    common::assemble(parent, all)
 }
 
 /// A base store and context (genesis applied) and the window grown on top of it.

@@ -2,23 +2,26 @@
 //! P2WPKH and P2WSH (2-of-3) programs, on chains grown from the devnet genesis with the proof
 //! of work skipped through the explicit `SkipPow` type.
 
-use bystack_engine::block::{Block, BlockHeader};
+mod common;
+
+use bystack_engine::block::Block;
 use bystack_engine::consensus::{block_subsidy, initial_seed, Network, MAX_BLOCK_GAS};
 use bystack_engine::ed25519::SigningKey;
 use bystack_engine::genesis::genesis_block;
 use bystack_engine::hash::{sha3, AssetId, Hash, BTM_ASSET_ID};
-use bystack_engine::merkle::{tx_merkle_root, tx_status_merkle_root};
+use bystack_engine::merkle::tx_status_merkle_root;
 use bystack_engine::tx::{
     CoinbaseInput, IssuanceInput, OpaqueInput, SpendInput, Transaction, TxData, TxInput, TxOutput,
 };
 use bystack_engine::validation::{
-    validate_block, validate_tx, validate_txs, BlockContext, BlockError, BlockResult,
-    Ed25519Verifier, MemoryUtxoStore, ParentInfo, PowCheck, SkipPow, TxError, TxOutcome, UtxoEntry,
-    UtxoError, UtxoView, ValidatedBlock,
+    validate_block, validate_tx, BlockContext, BlockError, BlockResult, Ed25519Verifier,
+    MemoryUtxoStore, ParentInfo, PowCheck, SkipPow, TxError, TxOutcome, UtxoEntry, UtxoError,
+    UtxoView, ValidatedBlock,
 };
 use bystack_engine::vm::{
     self, multisig_program, op, p2wpkh_program, p2wsh_program, Program, VmContext, VmError,
 };
+use common::assemble;
 use ripemd::Digest as _;
 
 // ---------------------------------------------------------------------------------------------
@@ -189,31 +192,6 @@ fn fake_parent(height: u64) -> ParentInfo {
         median_time: genesis.header.timestamp + height * 150,
         seed: initial_seed(),
     }
-}
-
-/// A block on `parent` with the given transactions (coinbase included), correct roots.
-fn assemble(parent: &ParentInfo, txs: Vec<Transaction>) -> Block {
-    let mut block = Block {
-        header: BlockHeader {
-            version: 1,
-            height: parent.height + 1,
-            previous_block_hash: parent.hash,
-            timestamp: parent.median_time + 150,
-            transactions_merkle_root: Hash::ZERO,
-            transaction_status_hash: Hash::ZERO,
-            nonce: 0,
-            bits: parent.bits_expected,
-            commitment_suffix: Vec::new(),
-        },
-        transactions: txs,
-    };
-    block.header.transactions_merkle_root = tx_merkle_root(&block.tx_ids());
-    let status: Vec<bool> = validate_txs(&block)
-        .iter()
-        .map(TxOutcome::status_fail)
-        .collect();
-    block.header.transaction_status_hash = tx_status_merkle_root(&status);
-    block
 }
 
 /// A block on `parent`: a coinbase paying subsidy + fees to `miner`, then `txs`.

@@ -70,3 +70,34 @@ pub fn list<'a>(v: &'a Value, key: &str) -> &'a [Value] {
         other => panic!("field {key:?} is not a list: {other}"),
     }
 }
+
+/// A block on `parent` holding `txs` (coinbase included), with correct merkle and status roots.
+pub fn assemble(
+    parent: &bystack_engine::validation::ParentInfo,
+    txs: Vec<bystack_engine::Transaction>,
+) -> bystack_engine::block::Block {
+    use bystack_engine::block::{Block, BlockHeader};
+    use bystack_engine::merkle::{tx_merkle_root, tx_status_merkle_root};
+    use bystack_engine::validation::{validate_txs, TxOutcome};
+    let mut block = Block {
+        header: BlockHeader {
+            version: 1,
+            height: parent.height + 1,
+            previous_block_hash: parent.hash,
+            timestamp: parent.median_time + 150,
+            transactions_merkle_root: Hash::ZERO,
+            transaction_status_hash: Hash::ZERO,
+            nonce: 0,
+            bits: parent.bits_expected,
+            commitment_suffix: Vec::new(),
+        },
+        transactions: txs,
+    };
+    block.header.transactions_merkle_root = tx_merkle_root(&block.tx_ids());
+    let status: Vec<bool> = validate_txs(&block)
+        .iter()
+        .map(TxOutcome::status_fail)
+        .collect();
+    block.header.transaction_status_hash = tx_status_merkle_root(&status);
+    block
+}
