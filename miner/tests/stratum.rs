@@ -99,17 +99,19 @@ async fn miner_finds_blocks_through_shares_and_the_chain_accepts_them() {
         ..StratumConfig::default()
     })
     .await;
+    // Mine until the chain holds two blocks: two block-meeting shares on one job make one
+    // block and a stale sibling, so the miner's own block count cannot be the stop rule.
     let options = RunOptions {
-        blocks: Some(2),
         seconds: Some(60.0),
         ..RunOptions::default()
     };
-    let summary = mine(
-        std::slice::from_ref(&pool.url),
-        options,
-        std::future::pending(),
-    )
-    .await;
+    let node = pool.node.clone();
+    let two_blocks = async move {
+        while node.tip().height < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let summary = mine(std::slice::from_ref(&pool.url), options, two_blocks).await;
     assert!(summary.stats.blocks >= 2, "{}", summary.report());
     assert!(summary.stats.accepted >= summary.stats.blocks);
     assert_eq!(summary.stats.rejected, 0, "{}", summary.report());
