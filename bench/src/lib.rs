@@ -3,9 +3,11 @@
 //!
 //! Figures are medians over repeats, with inputs prepared outside the timed loop.
 
+pub mod checksum;
 pub mod conformance;
 pub mod decode;
 pub mod hashcmd;
+pub mod machine;
 pub mod peak;
 pub mod pswv;
 pub mod pswv_rocks;
