@@ -8,6 +8,7 @@ pub mod conformance;
 pub mod decode;
 pub mod hashcmd;
 pub mod machine;
+pub mod net;
 pub mod peak;
 pub mod pswv;
 pub mod pswv_rocks;

@@ -157,6 +157,11 @@ enum Command {
     /// Load on the node's stratum server over loopback: verified shares/s against the
     /// verification backend's standalone rate, and cheap rejections/s.
     Stratum(bystack_bench::stratum::StratumArgs),
+    /// Block relay latency across N in-process nodes on loopback (full mesh, RocksDB, real
+    /// Tensority checks): ms from submit-work on node 0 until each other node connected it.
+    Relay(bystack_bench::net::RelayArgs),
+    /// get-work-json round trip over loopback HTTP (keep-alive clients) against one node.
+    GetWork(bystack_bench::net::GetWorkArgs),
     /// Lists the backends this build knows, with availability on this machine.
     List {
         /// One JSON object per backend.
@@ -417,6 +422,8 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Verify(args) => bystack_bench::verify::main(&args),
         Command::Stratum(args) => bystack_bench::stratum::main(&args),
+        Command::Relay(args) => bystack_bench::net::relay_main(&args),
+        Command::GetWork(args) => bystack_bench::net::get_work_main(&args),
         Command::List { json } => {
             if json {
                 for b in list_backends() {
