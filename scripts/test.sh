@@ -43,8 +43,8 @@ echo "== fuzz targets compile (running them: fuzz/README.md)"
 # Not --locked: the fuzz crate has its own lock file, which follows the engine's dependencies.
 cargo check --manifest-path fuzz/Cargo.toml --bins
 
-echo "== bench smoke: bystack-bench tensority (best backend, 1 thread, 1 s)"
-cargo run --locked -q -p bystack-bench -- tensority --threads 1 --seconds 1 --repeats 1 --seed-builds 1
+echo "== bench smoke: bystack-bench suite --quick (every benchmark, report and plots in target/bench-report)"
+cargo run --locked -q -p bystack-bench -- suite --quick --out target/bench-report
 
 # One closing line for the whole suite (cargo prints one per test binary, the last of which is
 # often an empty doc-test run).

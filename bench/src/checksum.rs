@@ -144,6 +144,13 @@ pub fn compute(backend: &dyn TensorityBackend) -> anyhow::Result<Checksum> {
 
 #[cfg(test)]
 mod tests {
+    use std::ops::Range;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use bystack_kernels::backend::{BackendInfo, PreparedSeed, SearchOutcome};
+    use bystack_kernels::pow::{HeaderTemplate, Target};
+
     use super::*;
 
     #[test]
@@ -163,13 +170,57 @@ mod tests {
         assert_eq!(sum.matched, 12);
         assert_eq!(sum.value, expected());
 
-        // A checksum over other results differs: the comparison is not vacuous.
-        let mut wrong = Vec::new();
-        for (_, _, result) in VECTORS {
-            let mut r = decode(result);
-            r[0] ^= 1;
-            wrong.extend_from_slice(&r);
+        // A backend that is wrong on one header of one seed fails, and says how many matched.
+        let liar = OneWrongResult {
+            inner: bystack_kernels::open_backend("auto", 1).unwrap(),
+        };
+        let sum = compute(&liar).unwrap();
+        assert!(!sum.ok);
+        assert_eq!(sum.matched, 11);
+        assert_ne!(sum.value, sum.expected);
+    }
+
+    /// A real backend whose result for the all-zero header hash has one bit flipped.
+    struct OneWrongResult {
+        inner: Box<dyn TensorityBackend>,
+    }
+
+    struct OneWrongSeed(Arc<dyn PreparedSeed>);
+
+    impl TensorityBackend for OneWrongResult {
+        fn info(&self) -> BackendInfo {
+            self.inner.info()
         }
-        assert_ne!(hex::encode(&sha3_256(&wrong)), expected());
+
+        fn prepare(
+            &self,
+            seed: &[u8; 32],
+        ) -> bystack_kernels::backend::Result<Arc<dyn PreparedSeed>> {
+            Ok(Arc::new(OneWrongSeed(self.inner.prepare(seed)?)))
+        }
+    }
+
+    impl PreparedSeed for OneWrongSeed {
+        fn seed(&self) -> &[u8; 32] {
+            self.0.seed()
+        }
+
+        fn hash(&self, header_hash: &[u8; 32]) -> bystack_kernels::backend::Result<[u8; 32]> {
+            let mut result = self.0.hash(header_hash)?;
+            if *header_hash == [0; 32] {
+                result[31] ^= 0x80;
+            }
+            Ok(result)
+        }
+
+        fn search(
+            &self,
+            template: &HeaderTemplate,
+            nonces: Range<u64>,
+            target: &Target,
+            stop: &AtomicBool,
+        ) -> bystack_kernels::backend::Result<SearchOutcome> {
+            self.0.search(template, nonces, target, stop)
+        }
     }
 }

@@ -10,9 +10,12 @@ pub mod hashcmd;
 pub mod machine;
 pub mod net;
 pub mod peak;
+pub mod plots;
 pub mod pswv;
 pub mod pswv_rocks;
+pub mod report;
 pub mod stratum;
+pub mod suite;
 pub mod tensority;
 pub mod verify;
 

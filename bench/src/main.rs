@@ -162,6 +162,12 @@ enum Command {
     Relay(bystack_bench::net::RelayArgs),
     /// get-work-json round trip over loopback HTTP (keep-alive clients) against one node.
     GetWork(bystack_bench::net::GetWorkArgs),
+    /// Every benchmark in one run: report.json, report.md and SVG plots in `--out`;
+    /// `--baseline` compares with an earlier report.json. Exit 1 on wrong results,
+    /// benchmarks that did not run, or regressions.
+    Suite(bystack_bench::suite::SuiteArgs),
+    /// Compares two saved report.json files; exit 1 when a figure regressed.
+    Compare(bystack_bench::suite::CompareArgs),
     /// Lists the backends this build knows, with availability on this machine.
     List {
         /// One JSON object per backend.
@@ -176,7 +182,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            // Wrong results and regressions exit 1; a run that could not go on exits 2.
+            if e.downcast_ref::<bystack_bench::suite::Verdict>().is_some() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }
@@ -424,6 +435,8 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Stratum(args) => bystack_bench::stratum::main(&args),
         Command::Relay(args) => bystack_bench::net::relay_main(&args),
         Command::GetWork(args) => bystack_bench::net::get_work_main(&args),
+        Command::Suite(args) => bystack_bench::suite::main(&args),
+        Command::Compare(args) => bystack_bench::suite::compare_main(&args),
         Command::List { json } => {
             if json {
                 for b in list_backends() {
