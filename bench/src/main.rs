@@ -168,6 +168,8 @@ enum Command {
     Suite(bystack_bench::suite::SuiteArgs),
     /// Compares two saved report.json files; exit 1 when a figure regressed.
     Compare(bystack_bench::suite::CompareArgs),
+    /// Writes report.md and the plots again from a saved report.json.
+    Render(bystack_bench::suite::RenderArgs),
     /// Lists the backends this build knows, with availability on this machine.
     List {
         /// One JSON object per backend.
@@ -437,6 +439,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::GetWork(args) => bystack_bench::net::get_work_main(&args),
         Command::Suite(args) => bystack_bench::suite::main(&args),
         Command::Compare(args) => bystack_bench::suite::compare_main(&args),
+        Command::Render(args) => bystack_bench::suite::render_main(&args),
         Command::List { json } => {
             if json {
                 for b in list_backends() {

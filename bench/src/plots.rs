@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::report::{human, Benchmark, Report};
 
@@ -86,96 +87,102 @@ fn canvas(path: &Path) -> DrawingArea<SVGBackend<'_>, Shift> {
     root
 }
 
-/// One bar per (backend, threads or batch) configuration.
+/// Grouped bars: one group per backend, one bar per thread count (or batch size) in it,
+/// coloured by thread count; red when the checksum failed.
 fn tensority(report: &Report, path: &Path) -> DrawResult<bool> {
     let bars = group(report, "tensority");
     if bars.is_empty() {
         return Ok(false);
     }
-    let labels: Vec<String> = bars
-        .iter()
-        .map(|b| {
-            let batch = param(b, "batch");
-            if !batch.is_empty() && batch != "0" {
-                format!("{} b{}", param(b, "backend"), batch)
-            } else {
-                format!("{} ×{}", param(b, "backend"), param(b, "threads"))
-            }
-        })
-        .collect();
+    let mut backends: Vec<String> = Vec::new();
+    let mut settings: Vec<String> = Vec::new();
+    let setting = |b: &Benchmark| {
+        let batch = param(b, "batch");
+        if !batch.is_empty() && batch != "0" {
+            format!("batch {batch}")
+        } else {
+            let t = param(b, "threads");
+            format!("{t} thread{}", if t == "1" { "" } else { "s" })
+        }
+    };
+    for b in &bars {
+        let name = param(b, "backend");
+        if !backends.contains(&name) {
+            backends.push(name);
+        }
+        let s = setting(b);
+        if !settings.contains(&s) {
+            settings.push(s);
+        }
+    }
     let top = bars.iter().map(|b| b.max).fold(0.0, f64::max) * 1.15;
     let root = canvas(path);
     root.fill(&WHITE)?;
-    let n = bars.len() as u32;
     let mut chart = ChartBuilder::on(&root)
         .caption(
             "Tensority hash rate per backend and threads (median; whiskers min–max)",
             ("sans-serif", 22),
         )
         .margin(16)
-        .x_label_area_size(48)
+        .x_label_area_size(56)
         .y_label_area_size(80)
-        .build_cartesian_2d(
-            (0..n.saturating_sub(1)).into_segmented(),
-            0.0..top.max(1e-9),
-        )?;
+        .build_cartesian_2d(0.0..backends.len() as f64, 0.0..top.max(1e-9))?;
     chart
         .configure_mesh()
         .disable_x_mesh()
         .light_line_style(WHITE)
         .label_style(("sans-serif", 14))
-        .x_labels(bars.len())
-        .x_label_formatter(&|x| match x {
-            SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
-            _ => String::new(),
-        })
-        .x_label_style(("sans-serif", 13))
+        .x_labels(0)
         .y_desc("hashes per second (H/s)")
         .y_label_formatter(&|y| human(*y))
         .draw()?;
-    let threads: Vec<String> = {
-        let mut t: Vec<String> = bars.iter().map(|b| param(b, "threads")).collect();
-        t.dedup();
-        t
-    };
-    for (i, b) in bars.iter().enumerate() {
-        let i = i as u32;
-        let color = if !b.ok {
-            FAIL_RED
+    // Backend names under their groups, every other one a line lower so long names fit.
+    for (i, name) in backends.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+        let style = TextStyle::from(("sans-serif", 14).into_font())
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Top));
+        root.draw(&Text::new(
+            name.clone(),
+            (x, y + 8 + 18 * (i as i32 % 2)),
+            style,
+        ))?;
+    }
+    let slot = 0.8 / settings.len() as f64;
+    let mut labelled: Vec<String> = Vec::new();
+    for b in &bars {
+        let g = backends
+            .iter()
+            .position(|n| *n == param(b, "backend"))
+            .unwrap_or(0);
+        let key = setting(b);
+        let k = settings.iter().position(|s| *s == key).unwrap_or(0);
+        let x0 = g as f64 + 0.1 + slot * k as f64;
+        let x1 = x0 + slot * 0.92;
+        let centre = (x0 + x1) / 2.0;
+        let color = if b.ok {
+            PALETTE[k % PALETTE.len()]
         } else {
-            let t = param(b, "threads");
-            PALETTE[threads.iter().position(|x| *x == t).unwrap_or(0) % PALETTE.len()]
+            FAIL_RED
         };
-        let mut bar = Rectangle::new(
-            [
-                (SegmentValue::Exact(i), 0.0),
-                (SegmentValue::Exact(i + 1), b.median),
-            ],
+        let drawn = chart.draw_series(std::iter::once(Rectangle::new(
+            [(x0, 0.0), (x1, b.median)],
             color.mix(if b.ok { 0.8 } else { 1.0 }).filled(),
-        );
-        bar.set_margin(0, 0, 10, 10);
-        let drawn = chart.draw_series(std::iter::once(bar))?;
-        // One legend entry per thread count (and one for wrong results).
-        let key = if b.ok {
-            format!("{} thread(s)", param(b, "threads"))
+        )))?;
+        // One legend entry per setting, and one for wrong results.
+        let legend = if b.ok {
+            key
         } else {
             "WRONG result (checksum failed)".to_string()
         };
-        if !b.ok
-            || !bars[..i as usize]
-                .iter()
-                .any(|o| o.ok && param(o, "threads") == param(b, "threads"))
-        {
-            drawn.label(key).legend(move |(x, y)| {
+        if !labelled.contains(&legend) {
+            drawn.label(legend.clone()).legend(move |(x, y)| {
                 Rectangle::new([(x, y - 6), (x + 16, y + 6)], color.filled())
             });
+            labelled.push(legend);
         }
-        // Whisker from min to max.
         chart.draw_series(std::iter::once(PathElement::new(
-            vec![
-                (SegmentValue::CenterOf(i), b.min),
-                (SegmentValue::CenterOf(i), b.max),
-            ],
+            vec![(centre, b.min), (centre, b.max)],
             BLACK.stroke_width(2),
         )))?;
         let label = if b.ok {
@@ -183,15 +190,12 @@ fn tensority(report: &Report, path: &Path) -> DrawResult<bool> {
         } else {
             format!("{} WRONG", human(b.median))
         };
-        let style = TextStyle::from(("sans-serif", 14).into_font())
+        let style = TextStyle::from(("sans-serif", 13).into_font())
             .color(if b.ok { &BLACK } else { &FAIL_RED })
-            .pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Center,
-                plotters::style::text_anchor::VPos::Bottom,
-            ));
+            .pos(Pos::new(HPos::Center, VPos::Bottom));
         chart.draw_series(std::iter::once(Text::new(
             label,
-            (SegmentValue::CenterOf(i), b.max.max(b.median) + top * 0.01),
+            (centre, b.max.max(b.median) + top * 0.01),
             style,
         )))?;
     }
@@ -316,13 +320,24 @@ fn latency(report: &Report, group_name: &str, path: &Path, title: &str) -> DrawR
     }
     let median = crate::median(&samples).unwrap_or(0.0);
     let lo = samples.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let max = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // A few far outliers would squeeze every other sample into one bar: with enough samples,
+    // draw up to the 99th percentile and say how many lie beyond it.
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    let p99 = sorted[(sorted.len() * 99).div_ceil(100).saturating_sub(1)];
+    let hi = if sorted.len() >= 100 && max > 3.0 * p99 {
+        p99
+    } else {
+        max
+    };
+    let beyond = samples.iter().filter(|&&s| s > hi).count();
     let buckets = (samples.len() as f64).sqrt().ceil().clamp(5.0, 40.0) as usize;
     let span = (hi - lo).max(hi * 0.05).max(1e-6);
     let start = (lo - span * 0.05).max(0.0);
     let width = span * 1.1 / buckets as f64;
     let mut counts = vec![0u32; buckets];
-    for s in &samples {
+    for s in samples.iter().filter(|&&s| s <= hi) {
         let i = (((s - start) / width) as usize).min(buckets - 1);
         counts[i] += 1;
     }
@@ -358,12 +373,22 @@ fn latency(report: &Report, group_name: &str, path: &Path, title: &str) -> DrawR
             vec![(median, 0), (median, top)],
             FAIL_RED.stroke_width(2),
         )))?
-        .label(format!(
-            "median {} ms ({} samples, max {} ms)",
-            human(median),
-            samples.len(),
-            human(hi)
-        ))
+        .label(if beyond == 0 {
+            format!(
+                "median {} ms ({} samples, max {} ms)",
+                human(median),
+                samples.len(),
+                human(max)
+            )
+        } else {
+            format!(
+                "median {} ms ({} samples; {beyond} above {} ms not drawn, max {} ms)",
+                human(median),
+                samples.len(),
+                human(hi),
+                human(max)
+            )
+        })
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], FAIL_RED.stroke_width(2)));
     chart
         .configure_series_labels()
@@ -431,7 +456,7 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("#d62728"), "no red in the plot");
         assert!(svg.contains("900 wrong"));
-        assert!(svg.contains("good ×2") && svg.contains("190"));
+        assert!(svg.contains("2 threads") && svg.contains("190"));
 
         let honest = Report {
             benchmarks: report.benchmarks[..2].to_vec(),

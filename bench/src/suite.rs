@@ -768,3 +768,52 @@ pub fn compare_main(args: &CompareArgs) -> anyhow::Result<()> {
     verdict(&current)?;
     Ok(())
 }
+
+/// The `render` subcommand's options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RenderArgs {
+    /// A report.json.
+    pub report: PathBuf,
+    /// Where to write report.md and the plots (default: the report's directory).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `render`: report.md and the plots again from a saved report.json (after an upgrade, or
+/// for a report copied from another machine).
+///
+/// # Errors
+/// An unreadable report or an unwritable directory.
+pub fn render_main(args: &RenderArgs) -> anyhow::Result<()> {
+    let report = load_report(&args.report)?;
+    report
+        .validate()
+        .with_context(|| format!("{}", args.report.display()))?;
+    let dir = match &args.out {
+        Some(dir) => dir.clone(),
+        None => args
+            .report
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    let plots = crate::plots::write_all(&report, &dir)?;
+    let names: Vec<String> = plots
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    std::fs::write(dir.join("report.md"), report::markdown(&report, &names))
+        .with_context(|| format!("cannot write {}", dir.join("report.md").display()))?;
+    println!(
+        "wrote {} and {} plot(s)",
+        dir.join("report.md").display(),
+        plots.len()
+    );
+    Ok(())
+}

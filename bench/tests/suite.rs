@@ -188,6 +188,20 @@ fn quick_suite_writes_a_valid_report_and_plots_and_baselines_catch_a_slowdown() 
         assert!(md.contains(svg.file_name().unwrap().to_str().unwrap()));
     }
 
+    // The same report renders again elsewhere, plots and all.
+    let rendered = dir.path().join("rendered");
+    let render = bench(&[
+        "render",
+        out.join("report.json").to_str().unwrap(),
+        "--out",
+        rendered.to_str().unwrap(),
+    ]);
+    assert!(render.status.success(), "{}", text(&render));
+    for svg in &svgs {
+        assert!(rendered.join(svg.file_name().unwrap()).exists());
+    }
+    assert_eq!(std::fs::read_to_string(rendered.join("report.md")).unwrap(), md);
+
     // Against itself: nothing regressed.
     let current = out.join("report.json");
     let same = bench(&[
