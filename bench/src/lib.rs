@@ -13,6 +13,7 @@ pub mod pswv;
 pub mod pswv_rocks;
 pub mod stratum;
 pub mod tensority;
+pub mod tune;
 pub mod verify;
 
 /// The process's peak resident memory in bytes (Linux `VmHWM`), if the OS reports it.

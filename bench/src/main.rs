@@ -157,6 +157,9 @@ enum Command {
     /// Load on the node's stratum server over loopback: verified shares/s against the
     /// verification backend's standalone rate, and cheap rejections/s.
     Stratum(bystack_bench::stratum::StratumArgs),
+    /// Searches backend, threads and batch on this machine for the best stable hash rate,
+    /// measures it against the miner's defaults, and writes a measured hardware profile.
+    Tune(bystack_bench::tune::TuneArgs),
     /// Lists the backends this build knows, with availability on this machine.
     List {
         /// One JSON object per backend.
@@ -417,6 +420,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Verify(args) => bystack_bench::verify::main(&args),
         Command::Stratum(args) => bystack_bench::stratum::main(&args),
+        Command::Tune(args) => bystack_bench::tune::main(&args),
         Command::List { json } => {
             if json {
                 for b in list_backends() {
