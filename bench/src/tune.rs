@@ -196,6 +196,9 @@ pub struct TuneResult {
     pub repeats: usize,
     /// Wall time of the whole run, seconds.
     pub elapsed_seconds: f64,
+    /// `/proc/loadavg`'s 1-minute load when the search started and when the final phase
+    /// ended: other work on the machine shows here (it includes this run's own threads).
+    pub load_1m: [Option<f64>; 2],
 }
 
 /// Runs `tune` and prints its summary (and JSON with `--json`).
@@ -223,6 +226,7 @@ pub fn main(args: &TuneArgs) -> anyhow::Result<()> {
 /// configuration that cannot be opened, a profile the miner would refuse, or I/O.
 pub fn tune(args: &TuneArgs) -> anyhow::Result<TuneResult> {
     let started = Instant::now();
+    let load_at_start = load_1m();
     let plan = Plan::from_args(args)?;
     let name = profile_name(args)?;
     ensure!(
@@ -303,8 +307,9 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<TuneResult> {
         seconds: plan.seconds,
         repeats: plan.repeats,
         elapsed_seconds: 0.0,
+        load_1m: [load_at_start, load_1m()],
     };
-    let notes = notes(&result, &winner, default_ok);
+    let notes = notes(&result, &winner, default_ok, args.duty);
     let gpu = is_batched(&winner.opened);
     let text = profile_text(&result, &winner, args.duty, gpu && !defaults_written, notes)?;
     write_profile(&args.out, &text, args.force)?;
@@ -998,6 +1003,13 @@ fn median_and_spread(rates: &[f64]) -> (f64, f64) {
     (median, spread)
 }
 
+/// The 1-minute load average, where the OS reports it.
+fn load_1m() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+}
+
 /// Two decimals for rates (enough for H/s; keeps profiles readable), more below 1 H/s.
 fn round_rate(rate: f64) -> f64 {
     let scale = if rate >= 1.0 { 100.0 } else { 1e6 };
@@ -1015,7 +1027,7 @@ fn describe_excluded(excluded: &[Excluded]) -> String {
         .join("; ")
 }
 
-fn notes(result: &TuneResult, winner: &TrialResult, default_ok: bool) -> String {
+fn notes(result: &TuneResult, winner: &TrialResult, default_ok: bool, duty: u8) -> String {
     let mut notes = Vec::new();
     let gain = (result.tuned_hash_rate / result.default_hash_rate - 1.0) * 100.0;
     notes.push(if result.defaults_written {
@@ -1035,6 +1047,17 @@ fn notes(result: &TuneResult, winner: &TrialResult, default_ok: bool) -> String 
             result.default_hash_rate
         )
     });
+    if let [Some(start), Some(end)] = result.load_1m {
+        notes.push(format!(
+            "1-minute load average {start:.2} at the start, {end:.2} at the end (this run's \
+             threads included)."
+        ));
+    }
+    if duty < 100 {
+        notes.push(format!(
+            "The rates are at full duty; at duty {duty} the miner averages about {duty}% of them."
+        ));
+    }
     if !default_ok {
         notes.push("The defaults' backend failed the checksum and was only a yardstick.".into());
     }
@@ -1207,8 +1230,12 @@ pub fn summary(result: &TuneResult) -> String {
         result.repeats,
         result.seconds
     ));
+    let load = match result.load_1m {
+        [Some(start), Some(end)] => format!(", 1-minute load {start:.2} -> {end:.2}"),
+        _ => String::new(),
+    };
     lines.push(format!(
-        "{} trials, {} left out, {:.0} s",
+        "{} trials, {} left out, {:.0} s{load}",
         result.trials.len(),
         result.excluded.len(),
         result.elapsed_seconds
