@@ -21,9 +21,11 @@
 //!    since a launch cannot be stopped part-way).
 //!
 //! Each trial's figure is the median of its repeats; it is *stable* when `(max − min) /
-//! median` is at most `--max-spread`. A device's best trial, if unstable, is re-measured once
-//! with twice the repeats; the best stable trial wins (the best of all, with a note, when none
-//! is). The profile holds one backend, so the winner over all devices is taken.
+//! median` is at most `--max-spread`. A device's fastest trial, if unstable, is re-measured
+//! once with twice the repeats; then the trial with the highest dependable rate wins: the
+//! median of a stable trial, the slowest repeat of an unstable one. (Plain "fastest stable"
+//! would hand a noisy machine's win to a kernel ten times slower that happened to be steady.)
+//! The profile holds one backend, so the winner over all devices is taken.
 //!
 //! Finally the winner and the miner's defaults (`auto`, threads 0, batch 0, duty 100) are
 //! measured interleaved, default–tuned then tuned–default, so that drift in a shared
@@ -877,7 +879,7 @@ impl Tuner {
     }
 
     /// `device`'s winner: the fastest trial if stable; an unstable fastest is re-measured once
-    /// with twice the repeats; then the fastest stable one, else the fastest.
+    /// with twice the repeats; then the highest [`dependable_rate`].
     fn choose(&mut self, device: &str) -> Option<usize> {
         let best = self.best_in(device)?;
         if self.trials[best].stable {
@@ -887,17 +889,9 @@ impl Tuner {
         let repeats = 2 * self.plan.repeats;
         self.progress.add_steps(repeats);
         self.trial(device, "remeasure", settings, repeats);
-        let latest = self.latest(device);
-        latest
-            .iter()
-            .copied()
-            .filter(|&i| self.trials[i].stable)
-            .max_by(|&a, &b| {
-                self.trials[a]
-                    .hash_rate
-                    .total_cmp(&self.trials[b].hash_rate)
-            })
-            .or_else(|| self.best_in(device))
+        self.latest(device).into_iter().max_by(|&a, &b| {
+            dependable_rate(&self.trials[a]).total_cmp(&dependable_rate(&self.trials[b]))
+        })
     }
 
     /// Whether the backend the defaults open passes the checksum (if not, the defaults are
@@ -990,6 +984,18 @@ fn thread_counts(cores: usize) -> Vec<usize> {
     counts
 }
 
+/// What a trial can be counted on for: its median when stable, else its slowest repeat. A
+/// plain "fastest stable" rule would let a far slower kernel win on a noisy machine where every
+/// fast configuration is unstable; this one picks an unstable configuration only when even
+/// its worst repeat beats every stable median.
+fn dependable_rate(trial: &TrialResult) -> f64 {
+    if trial.stable {
+        trial.hash_rate
+    } else {
+        trial.repeats.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+}
+
 /// The median and `(max - min) / median` of `rates`.
 fn median_and_spread(rates: &[f64]) -> (f64, f64) {
     let median = crate::median(rates).unwrap_or(0.0);
@@ -1063,8 +1069,10 @@ fn notes(result: &TuneResult, winner: &TrialResult, default_ok: bool, duty: u8) 
     }
     if !winner.stable {
         notes.push(format!(
-            "No stable configuration: the fastest was taken (spread {:.1}%).",
-            winner.spread * 100.0
+            "The winner's repeats spread {:.1}% (unstable); it was ranked by its slowest repeat, \
+             {:.2} H/s, and still beat every stable configuration.",
+            winner.spread * 100.0,
+            dependable_rate(winner)
         ));
     }
     if result.best_per_device.len() > 1 {
@@ -1260,6 +1268,26 @@ mod tests {
         assert_eq!(gpu_batches(2048), [1024, 4096, 8192]);
         assert_eq!(gpu_batches(2), [1, 4, 8, 1024, 2048, 4096, 8192]);
         assert_eq!(gpu_batches(0), [1024, 2048, 4096, 8192]);
+    }
+
+    #[test]
+    fn an_unstable_trial_counts_at_its_slowest_repeat() {
+        let trial = |repeats: Vec<f64>, stable| TrialResult {
+            device: "cpu".into(),
+            phase: "backend".into(),
+            settings: Settings::defaults(),
+            opened: "cpu-x".into(),
+            chunk: 4,
+            hash_rate: crate::median(&repeats).unwrap(),
+            spread: 0.0,
+            stable,
+            repeats,
+        };
+        assert_eq!(dependable_rate(&trial(vec![10.0, 12.0, 11.0], true)), 11.0);
+        assert_eq!(
+            dependable_rate(&trial(vec![300.0, 150.0, 280.0], false)),
+            150.0
+        );
     }
 
     #[test]
