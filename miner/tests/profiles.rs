@@ -38,7 +38,8 @@ fn every_hw_profile_parses_and_states_its_provenance() {
             "cpu-generic",
             "h200",
             "raspberry-pi-5",
-            "rtx-4090"
+            "rtx-4090",
+            "xeon-amx-2vcpu-vm"
         ]
     );
 }
