@@ -17,6 +17,7 @@ pub mod report;
 pub mod stratum;
 pub mod suite;
 pub mod tensority;
+pub mod tune;
 pub mod verify;
 
 /// The process's peak resident memory in bytes (Linux `VmHWM`), if the OS reports it.

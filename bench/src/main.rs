@@ -170,6 +170,9 @@ enum Command {
     Compare(bystack_bench::suite::CompareArgs),
     /// Writes report.md and the plots again from a saved report.json.
     Render(bystack_bench::suite::RenderArgs),
+    /// Searches backend, threads and batch on this machine for the best stable hash rate,
+    /// measures it against the miner's defaults, and writes a measured hardware profile.
+    Tune(bystack_bench::tune::TuneArgs),
     /// Lists the backends this build knows, with availability on this machine.
     List {
         /// One JSON object per backend.
@@ -440,6 +443,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Suite(args) => bystack_bench::suite::main(&args),
         Command::Compare(args) => bystack_bench::suite::compare_main(&args),
         Command::Render(args) => bystack_bench::suite::render_main(&args),
+        Command::Tune(args) => bystack_bench::tune::main(&args),
         Command::List { json } => {
             if json {
                 for b in list_backends() {

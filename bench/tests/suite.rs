@@ -200,7 +200,10 @@ fn quick_suite_writes_a_valid_report_and_plots_and_baselines_catch_a_slowdown() 
     for svg in &svgs {
         assert!(rendered.join(svg.file_name().unwrap()).exists());
     }
-    assert_eq!(std::fs::read_to_string(rendered.join("report.md")).unwrap(), md);
+    assert_eq!(
+        std::fs::read_to_string(rendered.join("report.md")).unwrap(),
+        md
+    );
 
     // Against itself: nothing regressed.
     let current = out.join("report.json");
