@@ -18,6 +18,7 @@ pub const SCHEMA: &str = "bystack-bench-report/1";
 /// Units a figure may have.
 pub const UNITS: &[&str] = &[
     "H/s",
+    "MB/s",
     "ms",
     "blocks/s",
     "tx/s",
@@ -241,9 +242,29 @@ pub struct Comparison {
     pub threshold: f64,
     /// One row per id in either report.
     pub rows: Vec<ComparisonRow>,
+    /// The machine's own speed relative to the baseline's, from the probe figure
+    /// ([`PROBE_ID`]) both reports carry: far from 1, the machine (its clock, its neighbours)
+    /// changed, and the other verdicts say as much about it as about the code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_speed: Option<f64>,
 }
 
+/// The id of the machine-speed probe: one thread hashing with SHA3-256 before every family.
+pub const PROBE_ID: &str = "probe/sha3-1-thread";
+
 impl Comparison {
+    /// A warning when the machine's own speed moved by more than the threshold.
+    pub fn machine_warning(&self) -> Option<String> {
+        let speed = self.machine_speed?;
+        (speed < 1.0 - self.threshold || speed > 1.0 + self.threshold).then(|| {
+            format!(
+                "this machine ran at {speed:.2}x the baseline's speed on the SHA3 probe \
+                 ({PROBE_ID}): it, not only the code, changed; rerun both on a quiet machine \
+                 before trusting the verdicts"
+            )
+        })
+    }
+
     /// Rows that are regressions.
     pub fn regressions(&self) -> Vec<&ComparisonRow> {
         self.rows
@@ -310,7 +331,9 @@ pub fn compare(baseline: &Report, current: &Report, threshold: f64) -> Compariso
             });
         }
     }
+    let machine_speed = rows.iter().find(|r| r.id == PROBE_ID).and_then(|r| r.speed);
     Comparison {
+        machine_speed,
         baseline: format!(
             "{} at {} ({})",
             baseline.date,
@@ -485,6 +508,9 @@ pub fn markdown(report: &Report, plots: &[String]) -> String {
             c.baseline,
             1.0 - c.threshold
         );
+        if let Some(warning) = c.machine_warning() {
+            let _ = writeln!(md, "> ⚠️ {warning}.\n");
+        }
         let _ = writeln!(
             md,
             "| benchmark | baseline | this run | unit | speed | verdict |\n|---|---:|---:|---|---:|---|"
@@ -570,6 +596,19 @@ mod tests {
         assert!(compare(&base, &base, 0.10).regressions().is_empty());
         let c = compare(&now, &base, 0.10);
         assert!(c.rows.iter().any(|r| r.verdict == Verdict::Faster));
+        assert_eq!(c.machine_speed, None);
+        assert_eq!(c.machine_warning(), None);
+
+        // With the probe in both: a machine 30% slower is named, a steady one is not.
+        let mut base = base;
+        let mut now = now;
+        base.benchmarks.push(figure(PROBE_ID, "MB/s", true, 100.0));
+        now.benchmarks.push(figure(PROBE_ID, "MB/s", true, 70.0));
+        let c = compare(&base, &now, 0.10);
+        assert!((c.machine_speed.unwrap() - 0.7).abs() < 1e-9);
+        assert!(c.machine_warning().unwrap().contains("0.70x"));
+        now.benchmarks.last_mut().unwrap().median = 95.0;
+        assert_eq!(compare(&base, &now, 0.10).machine_warning(), None);
     }
 
     #[test]

@@ -102,13 +102,6 @@ fn cores() -> usize {
         .unwrap_or(1)
 }
 
-/// Whether a backend listing is a software rasteriser (Mesa lavapipe/llvmpipe), which runs
-/// Tensority at a crawl: kept out of the default set, still measurable with `--backend`.
-fn software_device(device: &str) -> bool {
-    let d = device.to_ascii_lowercase();
-    d.contains("llvmpipe") || d.contains("lavapipe") || d.contains("swiftshader")
-}
-
 fn default_backends(quick: bool) -> anyhow::Result<Vec<String>> {
     if quick {
         // The kernel a miner gets by default, and the portable one for a second bar.
@@ -121,7 +114,11 @@ fn default_backends(quick: bool) -> anyhow::Result<Vec<String>> {
     }
     Ok(list_backends()
         .into_iter()
-        .filter(|b| b.available && b.name != "reference" && !software_device(&b.device))
+        .filter(|b| {
+            b.available
+                && b.name != "reference"
+                && !(tensority::is_batched(&b.name) && crate::tune::software_adapter(b))
+        })
         .map(|b| b.name)
         .collect())
 }
@@ -529,7 +526,10 @@ pub fn run(args: &SuiteArgs) -> anyhow::Result<(Report, Vec<PathBuf>)> {
     let bar = progress(steps.len() as u64);
     let mut benchmarks = Vec::new();
     let mut failures = Vec::new();
+    let probe_seconds = if args.quick { 0.05 } else { 0.3 };
+    let mut probe = Vec::new();
     for (i, (name, what)) in steps.iter().enumerate() {
+        probe.push(sha3_probe(probe_seconds));
         match &bar {
             Some(bar) => bar.set_message(*what),
             None => eprintln!("[{}/{}] {what}", i + 1, steps.len()),
@@ -564,6 +564,21 @@ pub fn run(args: &SuiteArgs) -> anyhow::Result<(Report, Vec<PathBuf>)> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    probe.push(sha3_probe(probe_seconds));
+    benchmarks.insert(
+        0,
+        Benchmark::new(
+            report::PROBE_ID,
+            "probe",
+            "The machine's own speed: one thread hashing 64 KiB blocks with SHA3-256, before \
+             every family and at the end. Its spread shows how steady the machine was during \
+             the run; against a baseline it tells a slower machine from slower code.",
+            params(&[("threads", json!(1)), ("seconds", json!(probe_seconds))]),
+            "MB/s",
+            true,
+            probe,
+        )?,
+    );
     let mut report = Report {
         schema: report::SCHEMA.into(),
         date,
@@ -582,6 +597,23 @@ pub fn run(args: &SuiteArgs) -> anyhow::Result<(Report, Vec<PathBuf>)> {
         .context("the report breaks its own rules")?;
     let plots = write_report(&report, &args.out)?;
     Ok((report, plots))
+}
+
+/// SHA3-256 throughput of one thread over `seconds`, in MB/s.
+fn sha3_probe(seconds: f64) -> f64 {
+    let block = vec![0x5au8; 64 * 1024];
+    let mut digest = [0u8; 32];
+    let mut bytes = 0u64;
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < seconds {
+        for _ in 0..8 {
+            let mut input = block.clone();
+            input[..32].copy_from_slice(&digest);
+            digest = bystack_kernels::tensority::sha3_256(std::hint::black_box(&input));
+            bytes += block.len() as u64;
+        }
+    }
+    bytes as f64 / start.elapsed().as_secs_f64() / 1e6
 }
 
 /// Writes `report.json`, the plots and `report.md` into `dir`; returns the plot files.
@@ -671,6 +703,9 @@ pub fn summary(report: &Report) -> String {
     }
     if let Some(c) = &report.comparison {
         lines.push(format!("\nagainst baseline {}:", c.baseline));
+        if let Some(warning) = c.machine_warning() {
+            lines.push(red(&format!("warning: {warning}")));
+        }
         for r in &c.rows {
             let speed = r
                 .speed
@@ -713,6 +748,9 @@ pub fn verdict(report: &Report) -> Result<(), Verdict> {
                 c.threshold * 100.0,
                 slow.join(", ")
             ));
+            if let Some(warning) = c.machine_warning() {
+                problems.push(warning);
+            }
         }
     }
     if problems.is_empty() {

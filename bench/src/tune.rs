@@ -391,7 +391,7 @@ struct Group {
 }
 
 /// Whether a GPU backend's device is a CPU in disguise (Mesa's software Vulkan).
-fn software_adapter(info: &bystack_kernels::BackendInfo) -> bool {
+pub(crate) fn software_adapter(info: &bystack_kernels::BackendInfo) -> bool {
     let device = info.device.to_lowercase();
     device.contains("llvmpipe")
         || device.contains("lavapipe")

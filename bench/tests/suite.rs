@@ -11,6 +11,7 @@ use serde_json::Value;
 
 const UNITS: &[&str] = &[
     "H/s",
+    "MB/s",
     "ms",
     "blocks/s",
     "tx/s",
@@ -107,6 +108,7 @@ fn check_schema(report: &Value) {
         }
     }
     for prefix in [
+        "probe/sha3-1-thread",
         "tensority/",
         "seed/",
         "decode/",
