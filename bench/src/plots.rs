@@ -82,6 +82,21 @@ fn param(b: &Benchmark, key: &str) -> String {
     }
 }
 
+/// The legend box every plot uses.
+fn legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .position(position)
+        .label_font(("sans-serif", 15))
+        .draw()?;
+    Ok(())
+}
+
 fn canvas(path: &Path) -> DrawingArea<SVGBackend<'_>, Shift> {
     let root = SVGBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
     root
@@ -199,13 +214,7 @@ fn tensority(report: &Report, path: &Path) -> DrawResult<bool> {
             style,
         )))?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(("sans-serif", 15))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     root.present()?;
     Ok(true)
 }
@@ -296,13 +305,7 @@ fn pswv(report: &Report, path: &Path) -> DrawResult<bool> {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(1))
             });
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(("sans-serif", 15))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     root.present()?;
     Ok(true)
 }
@@ -390,13 +393,7 @@ fn latency(report: &Report, group_name: &str, path: &Path, title: &str) -> DrawR
             )
         })
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], FAIL_RED.stroke_width(2)));
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(("sans-serif", 15))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     root.present()?;
     Ok(true)
 }
