@@ -144,5 +144,17 @@ if "$bench" help verify >/dev/null 2>&1; then
   cat "$out/verify.json" 2>/dev/null | tee -a "$log"
 fi
 
+if "$bench" help suite >/dev/null 2>&1; then
+  # The suite's report and plots for the GPU backends and the best CPU kernel (checksums
+  # included), then a tuned profile for this GPU: about 4 more minutes.
+  say "suite report: $out/suite"
+  timeout 240 "$bench" suite --backend "$list,cpu" --threads "$(nproc)" --seconds 2 --repeats 3 \
+    --skip decode,pswv,pswv-rocksdb,relay,get-work,stratum --out "$out/suite" >>"$log" 2>&1 \
+    || { say "suite: wrong results or failures (see report.md)"; status=1; }
+  say "tune: $out/tuned-gpu.toml"
+  timeout 300 "$bench" tune --backend "$list" --seconds 2 --repeats 3 --force \
+    --out "$out/tuned-gpu.toml" >>"$log" 2>&1 || say "tune failed"
+fi
+
 say "done in $(( $(date +%s) - start )) s, status $status"
 exit $status

@@ -239,7 +239,23 @@ fn params(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
 /// and the seed preparation time.
 fn run_tensority(plan: &Plan) -> anyhow::Result<Vec<Benchmark>> {
     let mut out = Vec::new();
+    let mut measured: Vec<String> = Vec::new();
     for name in &plan.backends {
+        // Aliases (`cpu`, `auto`, `cuda`) open one of the named kernels: measure each once.
+        let kernel = open_backend_with(
+            name,
+            &BackendOptions {
+                threads: 1,
+                ..BackendOptions::default()
+            },
+        )
+        .with_context(|| format!("backend {name}"))?
+        .info()
+        .name;
+        if measured.contains(&kernel) {
+            continue;
+        }
+        measured.push(kernel);
         let config = TensorityConfig {
             backends: vec![name.clone()],
             threads: plan.threads.clone(),

@@ -305,6 +305,33 @@ fn bad_options_and_bad_baselines_are_clear_errors() {
     assert_eq!(bad_base.status.code(), Some(2), "{}", text(&bad_base));
     assert!(String::from_utf8_lossy(&bad_base.stderr).contains("not a bystack-bench report"));
 
+    // Aliases of one kernel (`auto` and `cpu` open the best CPU kernel) are measured once.
+    let aliases = dir.path().join("aliases");
+    let run = bench(&[
+        "suite",
+        "--quick",
+        "--backend",
+        "auto,cpu",
+        "--threads",
+        "1",
+        "--skip",
+        "decode,pswv,pswv-rocksdb,relay,get-work,stratum",
+        "--out",
+        aliases.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{}", text(&run));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(aliases.join("report.json")).unwrap())
+            .unwrap();
+    let tensority: Vec<&Value> = report["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["group"] == "tensority")
+        .collect();
+    assert_eq!(tensority.len(), 1, "{tensority:?}");
+    assert_eq!(tensority[0]["checksum"]["ok"], true);
+
     let missing = bench(&["compare", "/nonexistent/a.json", junk.to_str().unwrap()]);
     assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
     let threshold = bench(&[
