@@ -35,7 +35,7 @@ use bystack_engine::Block;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 
-use crate::chain::ChainError;
+use crate::chain::{BlockStatus, ChainError};
 use crate::service::{Node, NodeResult};
 use crate::store::KvStore;
 use crate::template::BlockTemplate;
@@ -198,10 +198,29 @@ pub struct StratumCounters {
     pub low_difficulty: AtomicU64,
     /// Shares that met the block target.
     pub blocks_found: AtomicU64,
-    /// Blocks the node accepted.
+    /// Blocks that went onto the node's best chain.
     pub blocks_accepted: AtomicU64,
+    /// Blocks the node stored but not on its best chain: a share for the previous height that
+    /// raced the job update after another block moved the tip makes a sibling of the tip.
+    pub blocks_side_chain: AtomicU64,
+    /// Blocks the node refused (or could not store).
+    pub blocks_refused: AtomicU64,
     /// Lines that ended a session (malformed, unknown method, too long).
     pub protocol_errors: AtomicU64,
+}
+
+impl StratumCounters {
+    /// Counts what the node made of a block found through a share.
+    pub fn count_block(&self, outcome: Option<BlockStatus>) {
+        let counter = match outcome {
+            Some(BlockStatus::MainChain) => &self.blocks_accepted,
+            Some(BlockStatus::SideChain | BlockStatus::Orphan | BlockStatus::AlreadyKnown) => {
+                &self.blocks_side_chain
+            }
+            None => &self.blocks_refused,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// The stratum server over one [`Node`].
@@ -530,6 +549,24 @@ mod tests {
         let expected = expected_hashes(&Target::from_bits(0x2000_0000_0004_0000));
         assert!((expected - 64.0).abs() < 1e-9, "{expected}");
         assert_eq!(expected_hashes(&Target::Always), 1.0);
+    }
+
+    #[test]
+    fn only_blocks_on_the_best_chain_count_as_accepted() {
+        let counters = StratumCounters::default();
+        for outcome in [
+            Some(BlockStatus::MainChain),
+            Some(BlockStatus::SideChain),
+            Some(BlockStatus::MainChain),
+            Some(BlockStatus::AlreadyKnown),
+            None,
+        ] {
+            counters.count_block(outcome);
+        }
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        assert_eq!(read(&counters.blocks_accepted), 2);
+        assert_eq!(read(&counters.blocks_side_chain), 2);
+        assert_eq!(read(&counters.blocks_refused), 1);
     }
 
     #[test]

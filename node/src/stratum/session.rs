@@ -449,13 +449,13 @@ impl<K: KvStore + 'static> Session<K> {
         let login = self.login.clone().unwrap_or_default();
         tokio::task::spawn_blocking(move || match server.node.submit_block(block) {
             Ok(outcome) => {
-                server
-                    .counters
-                    .blocks_accepted
-                    .fetch_add(1, Ordering::Relaxed);
+                server.counters.count_block(Some(outcome.status));
                 tracing::info!(%login, height = outcome.tip.height, status = ?outcome.status, "stratum: block found");
             }
-            Err(e) => tracing::warn!(%login, error = %e, "stratum: found block refused"),
+            Err(e) => {
+                server.counters.count_block(None);
+                tracing::warn!(%login, error = %e, "stratum: found block refused");
+            }
         });
     }
 
