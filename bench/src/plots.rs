@@ -326,10 +326,8 @@ fn latency(report: &Report, group_name: &str, path: &Path, title: &str) -> DrawR
     let max = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     // A few far outliers would squeeze every other sample into one bar: with enough samples,
     // draw up to the 99th percentile and say how many lie beyond it.
-    let mut sorted = samples.clone();
-    sorted.sort_by(f64::total_cmp);
-    let p99 = sorted[(sorted.len() * 99).div_ceil(100).saturating_sub(1)];
-    let hi = if sorted.len() >= 100 && max > 3.0 * p99 {
+    let p99 = crate::net::percentile(&samples, 0.99).unwrap_or(max);
+    let hi = if samples.len() >= 100 && max > 3.0 * p99 {
         p99
     } else {
         max
@@ -405,7 +403,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::report::{Benchmark, Report, SCHEMA};
+    use crate::report::{Benchmark, Report};
 
     fn rate(backend: &str, threads: usize, hps: f64, ok: bool) -> Benchmark {
         let mut params = BTreeMap::new();
@@ -427,22 +425,11 @@ mod tests {
 
     #[test]
     fn a_wrong_result_is_drawn_red_and_labelled() {
-        let report = Report {
-            schema: SCHEMA.into(),
-            date: "2026-11-29T00:00:00Z".into(),
-            command: "test".into(),
-            quick: true,
-            duration_seconds: 1.0,
-            machine: crate::machine::describe(),
-            versions: crate::machine::versions(),
-            benchmarks: vec![
-                rate("good", 1, 100.0, true),
-                rate("good", 2, 190.0, true),
-                rate("liar", 2, 900.0, false),
-            ],
-            failures: vec![],
-            comparison: None,
-        };
+        let report = Report::for_test(vec![
+            rate("good", 1, 100.0, true),
+            rate("good", 2, 190.0, true),
+            rate("liar", 2, 900.0, false),
+        ]);
         let dir = tempfile::tempdir().unwrap();
         let written = write_all(&report, dir.path()).unwrap();
         // Only the Tensority plot has data here.

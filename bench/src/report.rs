@@ -193,6 +193,23 @@ impl Report {
         Ok(())
     }
 
+    /// A quick report of this machine holding `benchmarks`, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_test(benchmarks: Vec<Benchmark>) -> Self {
+        Report {
+            schema: SCHEMA.into(),
+            date: "2026-11-29T00:00:00Z".into(),
+            command: "test".into(),
+            quick: true,
+            duration_seconds: 1.0,
+            machine: crate::machine::describe(),
+            versions: crate::machine::versions(),
+            benchmarks,
+            failures: vec![],
+            comparison: None,
+        }
+    }
+
     /// Figures whose result was wrong.
     pub fn wrong(&self) -> Vec<&Benchmark> {
         self.benchmarks.iter().filter(|b| !b.ok).collect()
@@ -556,18 +573,7 @@ mod tests {
     }
 
     fn report(benchmarks: Vec<Benchmark>) -> Report {
-        Report {
-            schema: SCHEMA.into(),
-            date: "2026-11-29T00:00:00Z".into(),
-            command: "test".into(),
-            quick: true,
-            duration_seconds: 1.0,
-            machine: crate::machine::describe(),
-            versions: crate::machine::versions(),
-            benchmarks,
-            failures: vec![],
-            comparison: None,
-        }
+        Report::for_test(benchmarks)
     }
 
     #[test]

@@ -640,6 +640,11 @@ pub fn write_report(report: &Report, dir: &Path) -> anyhow::Result<Vec<PathBuf>>
     let json = serde_json::to_string_pretty(report)?;
     std::fs::write(dir.join("report.json"), json + "\n")
         .with_context(|| format!("cannot write {}", dir.join("report.json").display()))?;
+    write_plots_and_markdown(report, dir)
+}
+
+/// Writes the plots and `report.md` (which links them) into `dir`; returns the plot files.
+fn write_plots_and_markdown(report: &Report, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let plots = crate::plots::write_all(report, dir)?;
     let names: Vec<String> = plots
         .iter()
@@ -857,13 +862,7 @@ pub fn render_main(args: &RenderArgs) -> anyhow::Result<()> {
     } else {
         dir
     };
-    let plots = crate::plots::write_all(&report, &dir)?;
-    let names: Vec<String> = plots
-        .iter()
-        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect();
-    std::fs::write(dir.join("report.md"), report::markdown(&report, &names))
-        .with_context(|| format!("cannot write {}", dir.join("report.md").display()))?;
+    let plots = write_plots_and_markdown(&report, &dir)?;
     println!(
         "wrote {} and {} plot(s)",
         dir.join("report.md").display(),
